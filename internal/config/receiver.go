@@ -1,0 +1,127 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Receiver configures `hookbridge serve`, the webhook receiver.
+type Receiver struct {
+	Listen       string        `yaml:"listen"`        // HOOKBRIDGE_LISTEN; default :8080
+	BodyLimit    ByteSize      `yaml:"body_limit"`    // HOOKBRIDGE_BODY_LIMIT; default 1MiB; larger bodies get 413
+	ReadTimeout  time.Duration `yaml:"read_timeout"`  // default 10s; a slower request gets 408
+	WriteTimeout time.Duration `yaml:"write_timeout"` // default 15s
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`  // default 60s
+	// AckDeadline bounds the wait for Kafka's ack before a retrying source
+	// (Pique) gets 503; Svix gives up on a request after 15s.
+	AckDeadline time.Duration `yaml:"ack_deadline"` // HOOKBRIDGE_ACK_DEADLINE; default 10s
+	// RetryAfter is the Retry-After sent with 503 and 429.
+	RetryAfter    time.Duration       `yaml:"retry_after"` // default 5s
+	Pique         PiqueSource         `yaml:"pique"`
+	ProductAgents ProductAgentsSource `yaml:"product_agents"`
+}
+
+// RateLimit caps a source's accepted requests; beyond it the source gets 429.
+type RateLimit struct {
+	PerSecond float64 `yaml:"per_second"` // 0 = no limit (default)
+	Burst     int     `yaml:"burst"`      // default: PerSecond rounded up
+}
+
+// PiqueSource is the Pique route: Svix-signed, retried by Svix.
+type PiqueSource struct {
+	// Secrets are whsec_ signing secrets; any one verifying is enough, so a
+	// rotated secret keeps working next to the new one.
+	Secrets   []Secret  `yaml:"secrets"` // HOOKBRIDGE_PIQUE_SECRETS (or _FILE), comma-separated
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// ProductAgentsSource is the Product Agents route: never retried by the sender.
+type ProductAgentsSource struct {
+	// Auth is token (Authorization: Bearer), svix (Svix / Standard
+	// Webhooks signature) or hmac (hex HMAC-SHA256 of the body in HMACHeader).
+	Auth       string    `yaml:"auth"`        // HOOKBRIDGE_PRODUCT_AGENTS_AUTH; default token (svix when only secrets are set)
+	Token      Secret    `yaml:"token"`       // HOOKBRIDGE_PRODUCT_AGENTS_TOKEN (or _FILE)
+	Secrets    []Secret  `yaml:"secrets"`     // HOOKBRIDGE_PRODUCT_AGENTS_SECRETS (or _FILE): whsec_ secrets for auth svix, or HMAC keys for auth hmac
+	HMACHeader string    `yaml:"hmac_header"` // HOOKBRIDGE_PRODUCT_AGENTS_HMAC_HEADER; default X-Signature
+	RateLimit  RateLimit `yaml:"rate_limit"`
+}
+
+func (r *Receiver) setDefaults() {
+	orDefault(&r.Listen, ":8080")
+	orDefault(&r.BodyLimit, 1<<20)
+	orDefault(&r.ReadTimeout, 10*time.Second)
+	orDefault(&r.WriteTimeout, 15*time.Second)
+	orDefault(&r.IdleTimeout, 60*time.Second)
+	orDefault(&r.AckDeadline, 10*time.Second)
+	orDefault(&r.RetryAfter, 5*time.Second)
+	if r.ProductAgents.Auth == "" && r.ProductAgents.Token == "" && len(r.ProductAgents.Secrets) > 0 {
+		r.ProductAgents.Auth = "svix"
+	}
+	orDefault(&r.ProductAgents.Auth, "token")
+	orDefault(&r.ProductAgents.HMACHeader, "X-Signature")
+}
+
+func (r *Receiver) applyEnv(env Env) error {
+	envString(env, "HOOKBRIDGE_LISTEN", &r.Listen)
+	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_AUTH", &r.ProductAgents.Auth)
+	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_HMAC_HEADER", &r.ProductAgents.HMACHeader)
+	return errors.Join(
+		envByteSize(env, "HOOKBRIDGE_BODY_LIMIT", &r.BodyLimit),
+		envDuration(env, "HOOKBRIDGE_ACK_DEADLINE", &r.AckDeadline),
+		envSecrets(env, "HOOKBRIDGE_PIQUE_SECRETS", &r.Pique.Secrets),
+		envSecret(env, "HOOKBRIDGE_PRODUCT_AGENTS_TOKEN", &r.ProductAgents.Token),
+		envSecrets(env, "HOOKBRIDGE_PRODUCT_AGENTS_SECRETS", &r.ProductAgents.Secrets),
+	)
+}
+
+func (r *Receiver) validate() error {
+	var errs []error
+	if r.BodyLimit < 1024 {
+		errs = append(errs, errors.New("receiver.body_limit: must be at least 1KiB"))
+	}
+	if r.AckDeadline <= 0 || r.AckDeadline >= 15*time.Second {
+		errs = append(errs, fmt.Errorf("receiver.ack_deadline: %s must be above 0 and below Svix's 15s timeout", r.AckDeadline))
+	}
+	for i, s := range r.Pique.Secrets {
+		if !strings.HasPrefix(s.Reveal(), "whsec_") {
+			errs = append(errs, fmt.Errorf("receiver.pique.secrets[%d]: a Svix secret starts with whsec_", i))
+		}
+	}
+	pa := &r.ProductAgents
+	switch pa.Auth {
+	case "token", "hmac":
+	case "svix":
+		for i, s := range pa.Secrets {
+			if !strings.HasPrefix(s.Reveal(), "whsec_") {
+				errs = append(errs, fmt.Errorf("receiver.product_agents.secrets[%d]: with auth svix a secret starts with whsec_", i))
+			}
+		}
+	default:
+		errs = append(errs, fmt.Errorf("receiver.product_agents.auth: %q is not token, svix or hmac", pa.Auth))
+	}
+	for name, rl := range map[string]RateLimit{"pique": r.Pique.RateLimit, "product_agents": pa.RateLimit} {
+		if rl.PerSecond < 0 || rl.Burst < 0 {
+			errs = append(errs, fmt.Errorf("receiver.%s.rate_limit: must not be negative", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckSecrets reports a source that cannot verify anything; `serve` calls
+// it, `dev` fills in dev secrets first.
+func (r *Receiver) CheckSecrets() error {
+	var errs []error
+	if len(r.Pique.Secrets) == 0 {
+		errs = append(errs, errors.New("receiver.pique.secrets: none set (HOOKBRIDGE_PIQUE_SECRETS)"))
+	}
+	pa := &r.ProductAgents
+	if pa.Auth == "token" && pa.Token == "" {
+		errs = append(errs, errors.New("receiver.product_agents.token: none set (HOOKBRIDGE_PRODUCT_AGENTS_TOKEN)"))
+	}
+	if pa.Auth != "token" && len(pa.Secrets) == 0 {
+		errs = append(errs, fmt.Errorf("receiver.product_agents.secrets: none set for auth %s (HOOKBRIDGE_PRODUCT_AGENTS_SECRETS)", pa.Auth))
+	}
+	return errors.Join(errs...)
+}

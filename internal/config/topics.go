@@ -1,0 +1,53 @@
+package config
+
+import (
+	"errors"
+	"time"
+)
+
+// Topics names hookbridge's topics and says how `topics apply` creates them.
+type Topics struct {
+	Prefix            string        `yaml:"prefix"`             // HOOKBRIDGE_TOPIC_PREFIX, put before every default name
+	Partitions        int           `yaml:"partitions"`         // default 6
+	ReplicationFactor int           `yaml:"replication_factor"` // default -1: the broker's default
+	Retention         time.Duration `yaml:"retention"`          // default 168h (7 days)
+}
+
+func (t *Topics) setDefaults() {
+	orDefault(&t.Partitions, 6)
+	orDefault(&t.ReplicationFactor, -1)
+	orDefault(&t.Retention, 7*24*time.Hour)
+}
+
+func (t *Topics) applyEnv(env Env) error {
+	envString(env, "HOOKBRIDGE_TOPIC_PREFIX", &t.Prefix)
+	return envInt(env, "HOOKBRIDGE_TOPIC_PARTITIONS", &t.Partitions)
+}
+
+func (t *Topics) validate() error {
+	if t.Partitions < 1 {
+		return errors.New("topics.partitions: must be at least 1")
+	}
+	if t.ReplicationFactor == 0 || t.ReplicationFactor < -1 {
+		return errors.New("topics.replication_factor: must be -1 (broker default) or at least 1")
+	}
+	return nil
+}
+
+// Pique is the topic of Pique decisions.
+func (t Topics) Pique() string { return t.Prefix + "pique.decisions.v1" }
+
+// ProductAgents is the topic of Product Agents messages.
+func (t Topics) ProductAgents() string { return t.Prefix + "productagents.messages.v1" }
+
+// Unrouted holds webhooks of types hookbridge does not map, as raw bodies.
+func (t Topics) Unrouted() string { return t.Prefix + "hookbridge.unrouted.v1" }
+
+// DeadLetter holds records consumers could not process.
+func (t Topics) DeadLetter() string { return t.Prefix + "hookbridge.deadletter.v1" }
+
+// Deduped is the deduplicated topic written from a raw topic.
+func (Topics) Deduped(raw string) string { return raw + ".deduped" }
+
+// Raw lists the topics the receiver writes events to.
+func (t Topics) Raw() []string { return []string{t.Pique(), t.ProductAgents()} }

@@ -1,0 +1,97 @@
+// Package topics defines hookbridge's topics (partitions, retention,
+// compaction) and creates them idempotently; `hookbridge topics apply` and
+// `dev` use it.
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/hookbridge/hookbridge/internal/config"
+)
+
+// Spec is one topic as hookbridge wants it.
+type Spec struct {
+	Name       string
+	Partitions int32
+	Configs    map[string]*string
+}
+
+// Specs returns every topic hookbridge writes, as configured.
+func Specs(t config.Topics) []Spec {
+	retention := strconv.FormatInt(t.Retention.Milliseconds(), 10)
+	deleteAfter := func(name string) Spec {
+		return Spec{Name: name, Partitions: int32(t.Partitions), Configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("delete"),
+			"retention.ms":   kadm.StringPtr(retention),
+		}}
+	}
+	var specs []Spec
+	for _, raw := range t.Raw() {
+		specs = append(specs, deleteAfter(raw), deleteAfter(t.Deduped(raw)))
+	}
+	return append(specs, deleteAfter(t.Unrouted()), deleteAfter(t.DeadLetter()))
+}
+
+// Result says what Apply did with one topic.
+type Result struct {
+	Topic   string
+	Created bool
+	// Partitions is the topic's partition count when it already existed;
+	// Apply never changes it, since that would move keys between partitions.
+	Partitions int32
+}
+
+// Apply creates the topics that do not exist yet and sets the configs of
+// those that do. It is safe to run any number of times.
+func Apply(ctx context.Context, adm *kadm.Client, replication int16, specs []Spec) ([]Result, error) {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("topics: listing: %w", err)
+	}
+	var results []Result
+	for _, s := range specs {
+		if d, ok := existing[s.Name]; ok && d.Err == nil {
+			if err := alter(ctx, adm, s); err != nil {
+				return results, err
+			}
+			results = append(results, Result{Topic: s.Name, Partitions: int32(len(d.Partitions))})
+			continue
+		}
+		resp, err := adm.CreateTopic(ctx, s.Partitions, replication, s.Configs, s.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return results, fmt.Errorf("topics: creating %s: %w", s.Name, err)
+		}
+		results = append(results, Result{Topic: s.Name, Created: err == nil, Partitions: s.Partitions})
+	}
+	return results, nil
+}
+
+func alter(ctx context.Context, adm *kadm.Client, s Spec) error {
+	var alters []kadm.AlterConfig
+	for k, v := range s.Configs {
+		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: v})
+	}
+	resps, err := adm.AlterTopicConfigs(ctx, alters, s.Name)
+	if err == nil {
+		for _, r := range resps {
+			err = errors.Join(err, r.Err)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("topics: setting configs of %s: %w", s.Name, err)
+	}
+	return nil
+}
