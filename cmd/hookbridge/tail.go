@@ -1,0 +1,10 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+func cmdTail(ctx context.Context, args []string, std stdio) error {
+	return errors.New("not built yet")
+}
