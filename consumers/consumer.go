@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookbridge/hookbridge/internal/health"
 )
 
 // Processor does a consumer's work for one assigned partition. The runner
@@ -63,4 +65,23 @@ type Group struct {
 	FlushInterval time.Duration
 	// Metrics registers the consumer's own metrics next to the runner's.
 	Metrics prometheus.Registerer
+}
+
+// Options are the process-level settings of a run.
+type Options struct {
+	// Kafka are the connection options (internal/connect.KafkaOpts); the
+	// runner adds its own consumer options.
+	Kafka []kgo.Opt
+	// StartFrom is where a group with no committed offsets starts:
+	// "committed" (falls back to earliest), "earliest", "latest" or an
+	// RFC3339 time.
+	StartFrom string
+	// DeadLetterTopic receives poison records.
+	DeadLetterTopic string
+	Logger          *slog.Logger
+	// Metrics registers the runner's metrics (records processed and
+	// failed, lag per partition).
+	Metrics prometheus.Registerer
+	// Health gets the group's readiness check.
+	Health *health.Checks
 }
