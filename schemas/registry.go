@@ -195,3 +195,12 @@ func kindOf(schema string) (Kind, error) {
 	}
 	return 0, fmt.Errorf("record %q is not a hookbridge event", head.Name)
 }
+
+// SubjectsFor maps each event kind to the TopicNameStrategy subject of the
+// topic it is written to.
+func SubjectsFor(decisionsTopic, messagesTopic string) map[Kind]string {
+	return map[Kind]string{
+		KindDecisionMade: Subject(decisionsTopic),
+		KindAgentMessage: Subject(messagesTopic),
+	}
+}

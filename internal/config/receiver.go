@@ -19,6 +19,7 @@ type Receiver struct {
 	AckDeadline time.Duration `yaml:"ack_deadline"` // HOOKBRIDGE_ACK_DEADLINE; default 10s
 	// RetryAfter is the Retry-After sent with 503 and 429.
 	RetryAfter    time.Duration       `yaml:"retry_after"` // default 5s
+	Spool         Spool               `yaml:"spool"`
 	Pique         PiqueSource         `yaml:"pique"`
 	ProductAgents ProductAgentsSource `yaml:"product_agents"`
 }
@@ -35,6 +36,8 @@ type PiqueSource struct {
 	// rotated secret keeps working next to the new one.
 	Secrets   []Secret  `yaml:"secrets"` // HOOKBRIDGE_PIQUE_SECRETS (or _FILE), comma-separated
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// Spool: Svix retries, so by default Pique gets 503 rather than the spool.
+	Spool bool `yaml:"spool"` // default false
 }
 
 // ProductAgentsSource is the Product Agents route: never retried by the sender.
@@ -46,6 +49,23 @@ type ProductAgentsSource struct {
 	Secrets    []Secret  `yaml:"secrets"`     // HOOKBRIDGE_PRODUCT_AGENTS_SECRETS (or _FILE): whsec_ secrets for auth svix, or HMAC keys for auth hmac
 	HMACHeader string    `yaml:"hmac_header"` // HOOKBRIDGE_PRODUCT_AGENTS_HMAC_HEADER; default X-Signature
 	RateLimit  RateLimit `yaml:"rate_limit"`
+	// Spool: Product Agents never retries, so by default its webhooks go
+	// to the spool when Kafka does not acknowledge in time.
+	Spool *bool `yaml:"spool"` // default true
+}
+
+// SpoolEnabled reports whether Product Agents webhooks may be spooled.
+func (p ProductAgentsSource) SpoolEnabled() bool { return p.Spool == nil || *p.Spool }
+
+// Spool is the on-disk spool that holds webhooks of sources that never
+// retry while Kafka is slow or away, and drains them to Kafka.
+type Spool struct {
+	Dir string `yaml:"dir"` // HOOKBRIDGE_SPOOL_DIR; default ./spool (dev: <data dir>/spool)
+	// MaxBytes bounds the spool; when full, spooling sources get 503.
+	MaxBytes ByteSize `yaml:"max_bytes"` // HOOKBRIDGE_SPOOL_MAX_BYTES; default 1GiB
+	// Deadline is how long a spooling source waits for Kafka's ack before
+	// its webhook is spooled instead.
+	Deadline time.Duration `yaml:"deadline"` // HOOKBRIDGE_SPOOL_DEADLINE; default 2s
 }
 
 func (r *Receiver) setDefaults() {
@@ -56,6 +76,9 @@ func (r *Receiver) setDefaults() {
 	orDefault(&r.IdleTimeout, 60*time.Second)
 	orDefault(&r.AckDeadline, 10*time.Second)
 	orDefault(&r.RetryAfter, 5*time.Second)
+	orDefault(&r.Spool.Dir, "spool")
+	orDefault(&r.Spool.MaxBytes, 1<<30)
+	orDefault(&r.Spool.Deadline, 2*time.Second)
 	if r.ProductAgents.Auth == "" && r.ProductAgents.Token == "" && len(r.ProductAgents.Secrets) > 0 {
 		r.ProductAgents.Auth = "svix"
 	}
@@ -65,11 +88,14 @@ func (r *Receiver) setDefaults() {
 
 func (r *Receiver) applyEnv(env Env) error {
 	envString(env, "HOOKBRIDGE_LISTEN", &r.Listen)
+	envString(env, "HOOKBRIDGE_SPOOL_DIR", &r.Spool.Dir)
 	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_AUTH", &r.ProductAgents.Auth)
 	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_HMAC_HEADER", &r.ProductAgents.HMACHeader)
 	return errors.Join(
 		envByteSize(env, "HOOKBRIDGE_BODY_LIMIT", &r.BodyLimit),
 		envDuration(env, "HOOKBRIDGE_ACK_DEADLINE", &r.AckDeadline),
+		envByteSize(env, "HOOKBRIDGE_SPOOL_MAX_BYTES", &r.Spool.MaxBytes),
+		envDuration(env, "HOOKBRIDGE_SPOOL_DEADLINE", &r.Spool.Deadline),
 		envSecrets(env, "HOOKBRIDGE_PIQUE_SECRETS", &r.Pique.Secrets),
 		envSecret(env, "HOOKBRIDGE_PRODUCT_AGENTS_TOKEN", &r.ProductAgents.Token),
 		envSecrets(env, "HOOKBRIDGE_PRODUCT_AGENTS_SECRETS", &r.ProductAgents.Secrets),
@@ -83,6 +109,12 @@ func (r *Receiver) validate() error {
 	}
 	if r.AckDeadline <= 0 || r.AckDeadline >= 15*time.Second {
 		errs = append(errs, fmt.Errorf("receiver.ack_deadline: %s must be above 0 and below Svix's 15s timeout", r.AckDeadline))
+	}
+	if r.Spool.Deadline <= 0 || r.Spool.Deadline > r.AckDeadline {
+		errs = append(errs, fmt.Errorf("receiver.spool.deadline: %s must be above 0 and at most receiver.ack_deadline (%s)", r.Spool.Deadline, r.AckDeadline))
+	}
+	if r.Spool.MaxBytes < 1<<20 {
+		errs = append(errs, errors.New("receiver.spool.max_bytes: must be at least 1MiB"))
 	}
 	for i, s := range r.Pique.Secrets {
 		if !strings.HasPrefix(s.Reveal(), "whsec_") {

@@ -23,6 +23,18 @@ import (
 type Checks struct {
 	mu     sync.RWMutex
 	checks map[string]func() error
+	info   map[string]func() any
+}
+
+// AddInfo adds a value shown on /readyz next to the checks, such as a
+// queue's depth; it does not affect readiness.
+func (c *Checks) AddInfo(name string, info func() any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.info == nil {
+		c.info = make(map[string]func() any)
+	}
+	c.info[name] = info
 }
 
 // Add registers a readiness check; a non-nil error means not ready, and its
@@ -70,7 +82,13 @@ func (c *Checks) ReadyJSON() (code int, body []byte) {
 	if !ready {
 		code = http.StatusServiceUnavailable
 	}
-	body, _ = json.Marshal(map[string]any{"ready": ready, "checks": status})
+	out := map[string]any{"ready": ready, "checks": status}
+	c.mu.RLock()
+	for name, info := range c.info {
+		out[name] = info()
+	}
+	c.mu.RUnlock()
+	body, _ = json.Marshal(out)
 	return code, body
 }
 

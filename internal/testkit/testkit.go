@@ -69,10 +69,7 @@ func Start(t testing.TB, opts ...kfake.Opt) *Env {
 
 // Subjects maps each event kind to its subject under cfg's topic names.
 func Subjects(t config.Topics) map[schemas.Kind]string {
-	return map[schemas.Kind]string{
-		schemas.KindDecisionMade: schemas.Subject(t.Pique()),
-		schemas.KindAgentMessage: schemas.Subject(t.ProductAgents()),
-	}
+	return schemas.SubjectsFor(t.Pique(), t.ProductAgents())
 }
 
 // Client returns a franz-go client for the cluster, closed when t ends.

@@ -1,0 +1,133 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// deliver produces a mapped webhook and answers only once it is durable:
+// 200 when Kafka acknowledged it, 202 when it was fsynced to the spool,
+// 503 with Retry-After otherwise (the sender must retry; nothing was kept).
+func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped) error {
+	spool := src.spool && s.opts.Spool != nil
+	var err error
+	switch {
+	case spool && (s.opts.Spool.Len() > 0 || !s.kafkaUp()):
+		// Kafka is away, or older webhooks wait in the spool: queue behind
+		// them so per-key order holds, and answer without waiting.
+		err = errSpoolFirst
+	case !s.opts.Schemas.Registered():
+		err = errors.New("schemas not registered with the schema registry yet")
+	default:
+		ctx, cancel := context.WithTimeout(context.Background(), src.deadline)
+		err = s.publish(ctx, src, d, m)
+		cancel()
+	}
+	if err == nil {
+		outcome := outcomeAccepted
+		if m.event == nil {
+			outcome = outcomeUnrouted
+		}
+		s.metrics.requests.WithLabelValues(src.name, outcome).Inc()
+		return c.Status(fiber.StatusOK).JSON(fiber.Map{"status": outcome, "event_id": m.eventID})
+	}
+	if spool {
+		serr := s.opts.Spool.Append(d)
+		if serr == nil {
+			s.metrics.requests.WithLabelValues(src.name, outcomeSpooled).Inc()
+			return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"status": outcomeSpooled, "event_id": m.eventID})
+		}
+		s.log.Error("spooling failed; answering 503", "source", src.name, "event_id", m.eventID, "err", serr)
+		err = serr
+	} else {
+		s.log.Warn("kafka did not acknowledge; answering 503", "source", src.name, "event_id", m.eventID, "err", err)
+	}
+	s.metrics.requests.WithLabelValues(src.name, outcomeUnavailable).Inc()
+	s.setRetryAfter(c)
+	return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "not stored, retry later: " + err.Error()})
+}
+
+func (s *Server) publish(ctx context.Context, src *source, d *delivery, m mapped) error {
+	rec, err := record(s.opts.Schemas, d, m)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = s.opts.Publisher.Publish(ctx, rec)
+	if err == nil {
+		s.metrics.produce.WithLabelValues(src.name).Observe(time.Since(start).Seconds())
+	}
+	return err
+}
+
+// errSpoolFirst routes a webhook straight to the spool.
+var errSpoolFirst = errors.New("spooling while kafka is away or the spool drains")
+
+// reject answers a request hookbridge will not take, with a JSON error.
+func (s *Server) reject(c *fiber.Ctx, src *source, code int, reason, msg string) error {
+	s.metrics.requests.WithLabelValues(src.name, outcomeRejected).Inc()
+	s.metrics.rejections.WithLabelValues(src.name, reason).Inc()
+	s.log.Debug("webhook rejected", "source", src.name, "status", code, "reason", reason, "detail", msg)
+	return c.Status(code).JSON(fiber.Map{"error": msg})
+}
+
+// errorHandler answers errors Fiber raises before a handler runs (body too
+// large, slow body, unknown route) as JSON, and counts them.
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	code, msg := fiber.StatusInternalServerError, "internal error"
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code, msg = fe.Code, fe.Message
+	}
+	reason := map[int]string{fiber.StatusRequestEntityTooLarge: "too_large", fiber.StatusRequestTimeout: "timeout"}[code]
+	if reason != "" {
+		name := strings.TrimPrefix(string(c.Request().URI().Path()), "/webhooks/")
+		s.metrics.rejections.WithLabelValues(sourceLabel(name), reason).Inc()
+	}
+	if code == fiber.StatusRequestEntityTooLarge {
+		msg = "body larger than " + strconv.FormatInt(int64(s.opts.Receiver.BodyLimit), 10) + " bytes"
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "path", c.Path(), "err", err)
+	}
+	return c.Status(code).JSON(fiber.Map{"error": msg})
+}
+
+// sourceLabel keeps metric labels to the known sources.
+func sourceLabel(name string) string {
+	if name == "pique" || name == "product-agents" {
+		return name
+	}
+	return "other"
+}
+
+func (s *Server) setRetryAfter(c *fiber.Ctx) {
+	secs := int(s.opts.Receiver.RetryAfter.Round(time.Second) / time.Second)
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(secs, 1)))
+}
+
+// isJSON accepts application/json with any parameters (charset).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// svixID is the Svix message id, from either header spelling.
+func svixID(c *fiber.Ctx) string {
+	id := c.Get("svix-id")
+	if id == "" {
+		id = c.Get("webhook-id")
+	}
+	return strings.Clone(id) // c.Get aliases the request buffer
+}
+
+// fiberHeaders lets verifiers read Fiber's request headers.
+type fiberHeaders struct{ c *fiber.Ctx }
+
+func (h fiberHeaders) Get(name string) string { return h.c.Get(name) }

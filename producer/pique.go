@@ -1,0 +1,92 @@
+package producer
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+// piqueDecisionMade is the one Pique event type hookbridge maps; others go
+// to the unrouted topic.
+const piqueDecisionMade = "decision.made"
+
+// piqueBody is a Pique webhook as documented (seed 000).
+type piqueBody struct {
+	Type     *string `json:"type"`
+	Decision *struct {
+		ID           *string `json:"id"`
+		Action       *string `json:"action"`
+		Reason       *string `json:"reason"`
+		LLMReasoning *string `json:"llmReasoning"`
+	} `json:"decision"`
+	Session *struct {
+		VisitorID       *string      `json:"visitorId"`
+		Email           *string      `json:"email"`
+		EventCount      *json.Number `json:"eventCount"`
+		DurationSeconds *json.Number `json:"durationSeconds"`
+		ProductsViewed  *json.Number `json:"productsViewed"`
+		CartItems       []string     `json:"cartItems"`
+	} `json:"session"`
+	Timestamp *string `json:"timestamp"`
+}
+
+// mapPique maps a verified Pique webhook. The event id is decision.id,
+// else the svix-id; the key is session.visitorId, else the event id.
+func mapPique(d *delivery, t config.Topics) (mapped, error) {
+	var b piqueBody
+	if err := decodeJSON(d.Body, &b); err != nil {
+		return mapped{}, err
+	}
+	if b.Type == nil || *b.Type == "" {
+		return mapped{}, badf("field type: missing")
+	}
+	ev := &schemas.DecisionMade{
+		EventType:  *b.Type,
+		OccurredAt: parseTime(b.Timestamp),
+		ReceivedAt: d.ReceivedAt,
+		RawJSON:    string(d.Body),
+	}
+	if d.SvixID != "" {
+		ev.SvixID = &d.SvixID
+	}
+	if b.Decision != nil {
+		ev.Decision = schemas.Decision{ID: b.Decision.ID, Action: b.Decision.Action, Reason: b.Decision.Reason, LLMReasoning: b.Decision.LLMReasoning}
+	}
+	ev.EventID = nonEmpty(ev.Decision.ID)
+	if ev.EventID == "" {
+		ev.EventID = d.SvixID
+	}
+	if ev.EventID == "" {
+		return mapped{}, badf("no event id: decision.id and svix-id are both missing")
+	}
+	if err := mapPiqueSession(&b, ev); err != nil {
+		return mapped{}, err
+	}
+	m := mapped{topic: t.Pique(), key: nonEmpty(ev.Session.VisitorID), eventID: ev.EventID, eventType: ev.EventType, event: ev}
+	if m.key == "" {
+		m.key = ev.EventID
+	}
+	if ev.EventType != piqueDecisionMade {
+		m.topic, m.key, m.event = t.Unrouted(), ev.EventID, nil
+	}
+	return m, nil
+}
+
+func mapPiqueSession(b *piqueBody, ev *schemas.DecisionMade) error {
+	ev.Session.CartItems = []string{}
+	s := b.Session
+	if s == nil {
+		return nil
+	}
+	var errs [3]error
+	ev.Session.VisitorID, ev.Session.Email = s.VisitorID, s.Email
+	ev.Session.EventCount, errs[0] = toLong("session.eventCount", s.EventCount)
+	ev.Session.DurationSeconds, errs[1] = toDouble("session.durationSeconds", s.DurationSeconds)
+	ev.Session.ProductsViewed, errs[2] = toLong("session.productsViewed", s.ProductsViewed)
+	if s.CartItems != nil {
+		ev.Session.CartItems = s.CartItems
+	}
+	return errors.Join(errs[:]...)
+}

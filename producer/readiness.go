@@ -1,0 +1,131 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+// Pinger checks that Kafka answers; *kgo.Client is one.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// watchInterval is how often the receiver checks Kafka and retries the
+// schema registration while either is away.
+const watchInterval = time.Second
+
+// background runs the receiver's loops until ctx ends: Kafka reachability,
+// schema registration (retried until the registry answers, so the receiver
+// starts without it), and the spool drainer.
+func (s *Server) background(ctx context.Context) (wait func()) {
+	done := make(chan struct{}, 3)
+	n := 0
+	run := func(f func(context.Context)) {
+		n++
+		go func() { f(ctx); done <- struct{}{} }()
+	}
+	run(s.watchKafka)
+	run(s.registerSchemas)
+	if s.opts.Spool != nil {
+		run(s.drainLoop)
+	}
+	return func() {
+		for range n {
+			<-done
+		}
+	}
+}
+
+func (s *Server) watchKafka(ctx context.Context) {
+	if s.opts.Kafka == nil {
+		s.kafkaErr.Store(nil)
+		return
+	}
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := s.opts.Kafka.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		was := s.kafkaErr.Load()
+		if err != nil {
+			err = fmt.Errorf("kafka unreachable: %w", err)
+			s.kafkaErr.Store(&err)
+			if was == nil {
+				s.log.Warn("kafka is unreachable", "err", err)
+			}
+		} else {
+			s.kafkaErr.Store(nil)
+			if was != nil {
+				s.log.Info("kafka is reachable again")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(watchInterval):
+		}
+	}
+}
+
+func (s *Server) registerSchemas(ctx context.Context) {
+	if s.opts.Schemas.Registered() {
+		return
+	}
+	subjects := schemas.SubjectsFor(s.opts.Topics.Pique(), s.opts.Topics.ProductAgents())
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.opts.Schemas.Register(rctx, subjects)
+		cancel()
+		if err == nil {
+			s.log.Info("schemas registered")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("registering schemas failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(watchInterval):
+		}
+	}
+}
+
+// kafkaUp reports whether the last check reached Kafka and the schemas are
+// registered: only then can a webhook become a record.
+func (s *Server) kafkaUp() bool {
+	return s.kafkaErr.Load() == nil && s.opts.Schemas.Registered()
+}
+
+func (s *Server) addReadiness() {
+	s.opts.Health.Add("kafka", func() error {
+		if p := s.kafkaErr.Load(); p != nil {
+			return *p
+		}
+		return nil
+	})
+	s.opts.Health.Add("schemas", func() error {
+		if !s.opts.Schemas.Registered() {
+			return errors.New("schemas not registered with the schema registry yet")
+		}
+		return nil
+	})
+	if sp := s.opts.Spool; sp != nil {
+		s.opts.Health.Add("spool", func() error {
+			if sp.Bytes() >= sp.maxBytes*9/10 {
+				return fmt.Errorf("spool nearly full: %d entries, %d of %d bytes", sp.Len(), sp.Bytes(), sp.maxBytes)
+			}
+			return nil
+		})
+		s.opts.Health.AddInfo("spool", func() any {
+			return map[string]int64{"entries": sp.Len(), "bytes": sp.Bytes()}
+		})
+	}
+}

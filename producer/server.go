@@ -1,0 +1,213 @@
+// Package producer is hookbridge's webhook receiver: a Fiber app that
+// verifies each webhook (verify.go), maps its JSON to an event (one file per
+// source), encodes it as Avro and produces it to Kafka with acks=all
+// (publish.go), and only then acknowledges it. Senders that never retry get
+// a durable on-disk spool instead when Kafka is slow or away (spool.go).
+//
+// A webhook's way: route (server.go) → verify → map → encode → produce → ack.
+package producer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/health"
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+// Options configures a Server.
+type Options struct {
+	Receiver config.Receiver
+	Topics   config.Topics
+	// Schemas encodes events; until it is registered, events cannot be
+	// encoded and go to the spool (or get 503).
+	Schemas   *schemas.Registry
+	Publisher Publisher
+	// Spool, when set, takes webhooks of spooling sources that Kafka did
+	// not acknowledge in time.
+	Spool *Spool
+	// Kafka is pinged for readiness and to spool at once while it is away;
+	// nil means always reachable.
+	Kafka  Pinger
+	Logger *slog.Logger
+	// Metrics registers the receiver's metrics; Gatherer serves /metrics.
+	Metrics  prometheus.Registerer
+	Gatherer prometheus.Gatherer
+	// Health holds the readiness checks /readyz runs.
+	Health *health.Checks
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server is the webhook receiver.
+type Server struct {
+	opts    Options
+	app     *fiber.App
+	log     *slog.Logger
+	metrics *metrics
+	sources []*source
+	// kafkaErr is why Kafka was unreachable at the last check, nil if it was
+	// reachable.
+	kafkaErr atomic.Pointer[error]
+}
+
+// source is one webhook route and how to handle what arrives on it.
+type source struct {
+	name     string
+	path     string
+	verifier Verifier
+	limiter  *rate.Limiter
+	mapFn    func(*delivery, config.Topics) (mapped, error)
+	// deadline bounds the wait for Kafka's ack before spooling or 503.
+	deadline time.Duration
+	spool    bool
+}
+
+// New builds the receiver; Serve runs it.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Health == nil {
+		opts.Health = &health.Checks{}
+	}
+	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(opts.Metrics)}
+	if err := s.buildSources(); err != nil {
+		return nil, err
+	}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "hookbridge",
+		BodyLimit:             int(opts.Receiver.BodyLimit),
+		ReadTimeout:           opts.Receiver.ReadTimeout,
+		WriteTimeout:          opts.Receiver.WriteTimeout,
+		IdleTimeout:           opts.Receiver.IdleTimeout,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+	})
+	notYet := errors.New("kafka not checked yet")
+	s.kafkaErr.Store(&notYet)
+	s.addReadiness()
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) buildSources() error {
+	rc := s.opts.Receiver
+	pv, err := newSvixVerifier(rc.Pique.Secrets)
+	if err != nil {
+		return fmt.Errorf("receiver.pique.secrets: %w", err)
+	}
+	av, err := productAgentsVerifier(rc.ProductAgents)
+	if err != nil {
+		return fmt.Errorf("receiver.product_agents (auth %s): %w", rc.ProductAgents.Auth, err)
+	}
+	s.sources = []*source{
+		{name: "pique", path: "/webhooks/pique", verifier: pv, limiter: limiter(rc.Pique.RateLimit),
+			mapFn: mapPique, deadline: rc.AckDeadline, spool: rc.Pique.Spool},
+		{name: "product-agents", path: "/webhooks/product-agents", verifier: av, limiter: limiter(rc.ProductAgents.RateLimit),
+			mapFn: mapProductAgents, deadline: rc.AckDeadline, spool: rc.ProductAgents.SpoolEnabled()},
+	}
+	for _, src := range s.sources {
+		if src.spool {
+			src.deadline = rc.Spool.Deadline
+		}
+	}
+	return nil
+}
+
+func limiter(rl config.RateLimit) *rate.Limiter {
+	if rl.PerSecond <= 0 {
+		return nil
+	}
+	burst := rl.Burst
+	if burst == 0 {
+		burst = int(rl.PerSecond + 0.999)
+	}
+	return rate.NewLimiter(rate.Limit(rl.PerSecond), burst)
+}
+
+func (s *Server) routes() {
+	for _, src := range s.sources {
+		s.app.Post(src.path, s.handler(src))
+	}
+	s.app.Get("/healthz", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"status": "ok"})
+	})
+	s.app.Get("/readyz", func(c *fiber.Ctx) error {
+		code, body := s.opts.Health.ReadyJSON()
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Status(code).Send(body)
+	})
+	if s.opts.Gatherer != nil {
+		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{})))
+	}
+}
+
+// App returns the Fiber app, for tests that drive it with app.Test.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve serves on ln until ctx ends, then stops accepting, lets in-flight
+// requests finish (each is acknowledged, spooled or refused), and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	bctx, stopBackground := context.WithCancel(ctx)
+	wait := s.background(bctx)
+	defer func() { stopBackground(); wait() }()
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("receiver shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.Receiver.AckDeadline+5*time.Second)
+	defer cancel()
+	if err := s.app.ShutdownWithContext(sctx); err != nil {
+		return fmt.Errorf("receiver shutdown: %w", err)
+	}
+	return <-errc
+}
+
+// handler runs route → verify → map → encode → produce → ack for src.
+func (s *Server) handler(src *source) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !isJSON(c.Get(fiber.HeaderContentType)) {
+			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "content_type", "Content-Type must be application/json")
+		}
+		if src.limiter != nil && !src.limiter.Allow() {
+			s.setRetryAfter(c)
+			return s.reject(c, src, fiber.StatusTooManyRequests, "rate_limited", "rate limit reached; retry later")
+		}
+		body := c.Body()
+		if err := src.verifier.Verify(body, fiberHeaders{c}); err != nil {
+			return s.reject(c, src, fiber.StatusUnauthorized, "unauthorized", err.Error())
+		}
+		d := &delivery{
+			Source:     src.name,
+			ReceivedAt: s.opts.Now().UTC().Truncate(time.Millisecond),
+			SvixID:     svixID(c),
+			Body:       bytes.Clone(body), // Fiber reuses the request buffer once we return
+		}
+		m, err := src.mapFn(d, s.opts.Topics)
+		if err != nil {
+			return s.reject(c, src, fiber.StatusBadRequest, "malformed", err.Error())
+		}
+		return s.deliver(c, src, d, m)
+	}
+}

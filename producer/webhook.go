@@ -1,0 +1,135 @@
+package producer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+// delivery is one verified webhook as received: everything needed to map
+// and encode it, now or later from the spool. It owns its bytes; nothing in
+// it aliases Fiber's request buffers.
+type delivery struct {
+	Source     string    `json:"source"`
+	ReceivedAt time.Time `json:"received_at"`
+	SvixID     string    `json:"svix_id,omitempty"`
+	Body       []byte    `json:"body"`
+}
+
+// mapped is a delivery turned into what goes to Kafka.
+type mapped struct {
+	topic     string
+	key       string
+	eventID   string
+	eventType string
+	event     schemas.Event // nil for an unrouted webhook: its raw body is the value
+}
+
+// badRequest is a webhook hookbridge can never accept: malformed JSON or a
+// missing required part. The sender gets 400 and the message.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func badf(format string, args ...any) error { return &badRequest{fmt.Sprintf(format, args...)} }
+
+// decodeJSON decodes a webhook body into v, turning encoding/json's errors
+// into messages that name the field.
+func decodeJSON(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		return badf("body is not valid UTF-8")
+	}
+	err := json.Unmarshal(body, v)
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return badf("body must be a JSON object")
+	case errors.As(err, &typeErr):
+		return badf("field %s: want %s, got JSON %s", typeErr.Field, jsonKind(typeErr.Type.String()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return badf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)
+	default:
+		return badf("malformed JSON: %v", err)
+	}
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.Contains(goType, "Number"), strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+		return "a number"
+	case strings.Contains(goType, "string"):
+		return "a string"
+	case strings.Contains(goType, "bool"):
+		return "true or false"
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	}
+	return "an object"
+}
+
+// bodyHash is the hex SHA-256 of a body: the event id of a webhook that
+// carries none, so identical bodies dedupe to one event.
+func bodyHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// parseTime reads an ISO-8601 timestamp; a missing or unreadable one is
+// null (raw_json keeps what was sent).
+func parseTime(s *string) *time.Time {
+	if s == nil {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *s)
+	if err != nil {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// toLong reads a JSON number that should be whole; 12.0 is accepted.
+func toLong(field string, n *json.Number) (*int64, error) {
+	if n == nil {
+		return nil, nil
+	}
+	if i, err := n.Int64(); err == nil {
+		return &i, nil
+	}
+	f, err := n.Float64()
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return nil, badf("field %s: want a whole number, got %s", field, n.String())
+	}
+	i := int64(f)
+	return &i, nil
+}
+
+func toDouble(field string, n *json.Number) (*float64, error) {
+	if n == nil {
+		return nil, nil
+	}
+	f, err := strconv.ParseFloat(n.String(), 64)
+	if err != nil {
+		return nil, badf("field %s: want a number, got %s", field, n.String())
+	}
+	return &f, nil
+}
+
+func nonEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
