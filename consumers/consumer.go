@@ -84,4 +84,11 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// Health gets the group's readiness check.
 	Health *health.Checks
+	// CommitInterval is how often durable offsets are committed; 0 means
+	// one second. Offsets are also committed before a partition is given
+	// up and at shutdown.
+	CommitInterval time.Duration
+	// ShutdownTimeout bounds the final flush and commit once the run's
+	// context ends; 0 means 30 seconds.
+	ShutdownTimeout time.Duration
 }

@@ -1,0 +1,52 @@
+package consumers
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Headers a dead letter carries next to the original record's own headers.
+const (
+	HeaderError             = "error"
+	HeaderFailedAt          = "failed-at"
+	HeaderConsumerGroup     = "consumer-group"
+	HeaderOriginalTopic     = "original-topic"
+	HeaderOriginalPartition = "original-partition"
+	HeaderOriginalOffset    = "original-offset"
+)
+
+// maxErrorHeader bounds the error header: a cause that quotes a whole
+// payload must not make the dead letter larger than the broker accepts.
+const maxErrorHeader = 4 << 10
+
+// DeadLetterRecord returns the dead letter for rec: the original key, value
+// and headers, plus the error headers, addressed to topic. The runner
+// produces it synchronously; dedupe produces it inside its transaction.
+func DeadLetterRecord(topic, group string, rec *kgo.Record, cause error, now time.Time) *kgo.Record {
+	msg := "unknown error"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	if len(msg) > maxErrorHeader {
+		msg = msg[:maxErrorHeader]
+	}
+	headers := make([]kgo.RecordHeader, 0, len(rec.Headers)+6)
+	headers = append(headers, rec.Headers...)
+	headers = append(headers,
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(msg)},
+		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
+		kgo.RecordHeader{Key: HeaderConsumerGroup, Value: []byte(group)},
+		kgo.RecordHeader{Key: HeaderOriginalTopic, Value: []byte(rec.Topic)},
+		kgo.RecordHeader{Key: HeaderOriginalPartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+		kgo.RecordHeader{Key: HeaderOriginalOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
+	)
+	return &kgo.Record{
+		Topic:     topic,
+		Key:       rec.Key,
+		Value:     rec.Value,
+		Headers:   headers,
+		Timestamp: rec.Timestamp,
+	}
+}

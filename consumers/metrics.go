@@ -1,0 +1,109 @@
+package consumers
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Metrics are the runner's Prometheus metrics. The registerer the caller
+// passes is already labelled with the group, so these carry only topic and
+// partition. Dedupe uses the same set from its own loop.
+type Metrics struct {
+	processed *prometheus.CounterVec
+	failed    *prometheus.CounterVec
+	errors    *prometheus.CounterVec
+	lag       *prometheus.GaugeVec
+}
+
+// NewMetrics registers the runner's metrics with reg (nil: not exported).
+// Registering twice in one registry reuses the first collectors, so a
+// group can be restarted within one process.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_consumer_records_processed_total",
+			Help: "Records a consumer group finished, dead letters included.",
+		}, []string{"topic"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_consumer_records_failed_total",
+			Help: "Records that could not be processed and went to the dead-letter topic.",
+		}, []string{"topic"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_consumer_errors_total",
+			Help: "Errors by kind: fetch, commit, deadletter, process, transaction.",
+		}, []string{"kind"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookbridge_consumer_lag_records",
+			Help: "Records between the consumer's position and the partition's high watermark, as of the last fetch.",
+		}, []string{"topic", "partition"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	m.processed, err = register(reg, m.processed)
+	if err != nil {
+		return nil, err
+	}
+	if m.failed, err = register(reg, m.failed); err != nil {
+		return nil, err
+	}
+	if m.errors, err = register(reg, m.errors); err != nil {
+		return nil, err
+	}
+	if m.lag, err = register(reg, m.lag); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("consumers: registering metrics: %w", err)
+	}
+	return c, nil
+}
+
+// Processed counts n records of topic as done.
+func (m *Metrics) Processed(topic string, n int) {
+	m.processed.WithLabelValues(topic).Add(float64(n))
+}
+
+// Failed counts one record of topic sent to the dead-letter topic.
+func (m *Metrics) Failed(topic string) { m.failed.WithLabelValues(topic).Inc() }
+
+// Error counts one error of the given kind.
+func (m *Metrics) Error(kind string) { m.errors.WithLabelValues(kind).Inc() }
+
+// ObserveFetch sets the lag of every partition in fs from its high
+// watermark and the last record fetched.
+func (m *Metrics) ObserveFetch(fs kgo.Fetches) {
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		next := p.Records[len(p.Records)-1].Offset + 1
+		lag := max(p.HighWatermark-next, 0)
+		m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(lag))
+	})
+}
+
+// Forget drops the lag series of partitions this member no longer owns, so
+// two members never both report one partition.
+func (m *Metrics) Forget(partitions map[string][]int32) {
+	for t, ps := range partitions {
+		for _, p := range ps {
+			m.lag.DeleteLabelValues(t, strconv.Itoa(int(p)))
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package consumers_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/internal/connect"
+	"github.com/hookbridge/hookbridge/internal/health"
+	"github.com/hookbridge/hookbridge/internal/testkit"
+)
+
+// recorder is a Processor shared by every partition of a test: it notes
+// each record it processes and commits right away.
+type recorder struct {
+	mu   sync.Mutex
+	seen map[string]int // value → times processed
+	more chan struct{}  // a record was noted
+}
+
+func newRecorder() *recorder {
+	return &recorder{seen: make(map[string]int), more: make(chan struct{}, 1)}
+}
+
+func (r *recorder) count(value string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[value]
+}
+
+// waitFor waits until every value was processed at least once.
+func (r *recorder) waitFor(t *testing.T, values []string) {
+	t.Helper()
+	guard := time.After(20 * time.Second)
+	for {
+		r.mu.Lock()
+		missing := ""
+		for _, v := range values {
+			if r.seen[v] == 0 {
+				missing = v
+				break
+			}
+		}
+		r.mu.Unlock()
+		if missing == "" {
+			return
+		}
+		select {
+		case <-r.more:
+		case <-guard:
+			t.Fatalf("record %q was never processed", missing)
+		}
+	}
+}
+
+type recProc struct {
+	r  *recorder
+	pc consumers.PartitionContext
+}
+
+func (p *recProc) Process(ctx context.Context, recs []*kgo.Record) (int64, error) {
+	for _, rec := range recs {
+		switch string(rec.Value) {
+		case "poison":
+			if err := p.pc.DeadLetter(ctx, rec, errors.New("poison: cannot be processed")); err != nil {
+				return -1, err
+			}
+		case "fatal":
+			return -1, errors.New("fatal record")
+		}
+		p.r.mu.Lock()
+		p.r.seen[string(rec.Value)]++
+		p.r.mu.Unlock()
+		select {
+		case p.r.more <- struct{}{}:
+		default:
+		}
+	}
+	return recs[len(recs)-1].Offset + 1, nil
+}
+
+func (p *recProc) Flush(context.Context) (int64, error) { return -1, nil }
+func (p *recProc) Close()                               {}
+
+func group(env *testkit.Env, r *recorder, name string) consumers.Group {
+	return consumers.Group{
+		Name:   name,
+		Topics: []string{env.Config.Topics.Pique()},
+		NewProcessor: func(pc consumers.PartitionContext) (consumers.Processor, error) {
+			return &recProc{r: r, pc: pc}, nil
+		},
+		FlushInterval: 50 * time.Millisecond,
+	}
+}
+
+func options(t *testing.T, env *testkit.Env) consumers.Options {
+	t.Helper()
+	kopts, err := connect.KafkaOpts(env.Config.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return consumers.Options{
+		Kafka:           append(kopts, kgo.HeartbeatInterval(100*time.Millisecond)),
+		StartFrom:       "committed",
+		DeadLetterTopic: env.Config.Topics.DeadLetter(),
+		Health:          &health.Checks{},
+		CommitInterval:  50 * time.Millisecond,
+	}
+}
+
+// produce writes values round-robin over the partitions of topic.
+func produce(t *testing.T, env *testkit.Env, topic string, values ...string) {
+	t.Helper()
+	cl := env.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i, v := range values {
+		rec := &kgo.Record{Topic: topic, Partition: int32(i % testkit.Partitions), Value: []byte(v)}
+		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func values(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = prefix + strconv.Itoa(i)
+	}
+	return out
+}
+
+// start runs g in the background; stop cancels it and returns Run's error.
+func start(opts consumers.Options, g consumers.Group) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- consumers.Run(ctx, opts, g) }()
+	return func() error {
+		cancel()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("Run did not return within 30s of its context ending")
+		}
+	}
+}
+
+func committed(t *testing.T, env *testkit.Env, groupName string) map[int32]int64 {
+	t.Helper()
+	adm := kadm.NewClient(env.Client(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := adm.FetchOffsets(ctx, groupName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[int32]int64)
+	offs.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
+	return out
+}
+
+func TestRunProcessesCommitsOnShutdownAndResumes(t *testing.T) {
+	env := testkit.Start(t)
+	r := newRecorder()
+	topic := env.Config.Topics.Pique()
+	first := values("a", 30)
+	produce(t, env, topic, first...)
+
+	stop := start(options(t, env), group(env, r, "g1"))
+	r.waitFor(t, first)
+	if err := stop(); err != nil {
+		t.Fatalf("Run after shutdown: %v", err)
+	}
+	got := committed(t, env, "g1")
+	for p := int32(0); p < testkit.Partitions; p++ {
+		if got[p] != 10 {
+			t.Fatalf("partition %d committed at %d after a graceful shutdown, want 10 (all): %v", p, got[p], got)
+		}
+	}
+
+	second := values("b", 12)
+	produce(t, env, topic, second...)
+	stop = start(options(t, env), group(env, r, "g1"))
+	r.waitFor(t, second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range append(first, second...) {
+		if n := r.count(v); n != 1 {
+			t.Errorf("%s processed %d times across a clean restart, want 1", v, n)
+		}
+	}
+}
+
+func TestRunDeadLettersPoisonRecords(t *testing.T) {
+	env := testkit.Start(t)
+	r := newRecorder()
+	topic := env.Config.Topics.Pique()
+	produce(t, env, topic, "x0", "poison", "x2", "x3")
+
+	stop := start(options(t, env), group(env, r, "g-dl"))
+	r.waitFor(t, []string{"x0", "poison", "x2", "x3"})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	dls := env.ReadAll(t, env.Config.Topics.DeadLetter())
+	if len(dls) != 1 {
+		t.Fatalf("dead-letter topic holds %d records, want 1", len(dls))
+	}
+	dl := dls[0]
+	want := map[string]string{
+		consumers.HeaderError:             "poison: cannot be processed",
+		consumers.HeaderConsumerGroup:     "g-dl",
+		consumers.HeaderOriginalTopic:     topic,
+		consumers.HeaderOriginalPartition: "1",
+		consumers.HeaderOriginalOffset:    "0",
+	}
+	for k, v := range want {
+		if got := testkit.Header(dl, k); got != v {
+			t.Errorf("dead letter header %s = %q, want %q", k, got, v)
+		}
+	}
+	if _, err := time.Parse(time.RFC3339Nano, testkit.Header(dl, consumers.HeaderFailedAt)); err != nil {
+		t.Errorf("failed-at header: %v", err)
+	}
+	if string(dl.Value) != "poison" {
+		t.Errorf("dead letter value %q, want the original", dl.Value)
+	}
+}
+
+func TestRunStopsOnProcessorErrorWithoutCommittingPastIt(t *testing.T) {
+	env := testkit.Start(t)
+	r := newRecorder()
+	topic := env.Config.Topics.Pique()
+	// Partition 0 gets y0, fatal; partitions 1 and 2 get y1 and y2.
+	produce(t, env, topic, "y0", "y1", "y2", "fatal")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := consumers.Run(ctx, options(t, env), group(env, r, "g-err"))
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Run returned %v (ctx %v), want the processor's error", err, ctx.Err())
+	}
+	if want := "fatal record"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("Run returned %v, want it to wrap %q", err, want)
+	}
+	if got := committed(t, env, "g-err")[0]; got > 1 {
+		t.Fatalf("partition 0 committed at %d, past the record that failed (offset 1)", got)
+	}
+}
+
+func TestRunHandsPartitionsOverWhenAMemberJoinsAndLeaves(t *testing.T) {
+	env := testkit.Start(t)
+	r := newRecorder()
+	topic := env.Config.Topics.Pique()
+	opts := options(t, env)
+
+	stopA := start(opts, group(env, r, "g-two"))
+	batch1 := values("c", 30)
+	produce(t, env, topic, batch1...)
+	r.waitFor(t, batch1)
+
+	stopB := start(opts, group(env, r, "g-two"))
+	batch2 := values("d", 30)
+	produce(t, env, topic, batch2...)
+	r.waitFor(t, batch2)
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	batch3 := values("e", 30)
+	produce(t, env, topic, batch3...)
+	r.waitFor(t, batch3)
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	// Revokes flush and commit, so clean handovers process nothing twice.
+	for _, v := range append(append(batch1, batch2...), batch3...) {
+		if n := r.count(v); n != 1 {
+			t.Errorf("%s processed %d times, want exactly 1 with clean handovers", v, n)
+		}
+	}
+}
+
+func TestStartOffset(t *testing.T) {
+	for _, s := range []string{"", "committed", "earliest", "latest", "2024-05-01T00:00:00Z"} {
+		if _, err := consumers.StartOffset(s); err != nil {
+			t.Errorf("StartOffset(%q): %v", s, err)
+		}
+	}
+	if _, err := consumers.StartOffset("yesterday"); err == nil {
+		t.Error(`StartOffset("yesterday") succeeded, want an error`)
+	}
+}
