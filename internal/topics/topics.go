@@ -31,12 +31,26 @@ func Specs(t config.Topics) []Spec {
 			"retention.ms":   kadm.StringPtr(retention),
 		}}
 	}
+	// A changelog is compacted (the latest entry of each id wins) and also
+	// deleted past the retention: ids older than the dedupe window are
+	// useless, so keep topics.retention at least dedupe.window.
+	changelog := func(name string) Spec {
+		return Spec{Name: name, Partitions: int32(t.Partitions), Configs: map[string]*string{
+			"cleanup.policy": kadm.StringPtr("compact,delete"),
+			"retention.ms":   kadm.StringPtr(retention),
+		}}
+	}
 	var specs []Spec
 	for _, raw := range t.Raw() {
-		specs = append(specs, deleteAfter(raw), deleteAfter(t.Deduped(raw)))
+		specs = append(specs, deleteAfter(raw), deleteAfter(t.Deduped(raw)), changelog(DedupeChangelog(raw)))
 	}
 	return append(specs, deleteAfter(t.Unrouted()), deleteAfter(t.DeadLetter()))
 }
+
+// DedupeChangelog is the topic where dedupe keeps the seen ids of a raw
+// topic: partition p of the changelog holds the ids of partition p of raw,
+// so it needs the raw topic's partition count.
+func DedupeChangelog(raw string) string { return raw + ".dedupe-changelog" }
 
 // Result says what Apply did with one topic.
 type Result struct {
