@@ -1,0 +1,62 @@
+package klaviyo
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the forwarder's own Prometheus metrics; the runner adds lag
+// and throughput per partition.
+type Metrics struct {
+	// Sent counts events Klaviyo accepted (202), by kind (decision,
+	// message); metric names come from webhooks and are unbounded.
+	Sent *prometheus.CounterVec
+	// Skipped counts events never sent, by reason (no_email, ...).
+	Skipped *prometheus.CounterVec
+	// DeadLettered counts records sent to the dead-letter topic, by reason
+	// (undecodable, rejected).
+	DeadLettered *prometheus.CounterVec
+	// Requests counts HTTP answers by endpoint and status ("error" for a
+	// network failure or timeout).
+	Requests *prometheus.CounterVec
+	// RequestSeconds is the latency of one HTTP attempt by endpoint.
+	RequestSeconds *prometheus.HistogramVec
+	// PacedSeconds is how long requests waited for the rate limiter.
+	PacedSeconds *prometheus.HistogramVec
+}
+
+// NewMetrics creates the metrics and registers them with reg (when not nil).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_klaviyo_events_sent_total", Help: "Events Klaviyo accepted with 202, by kind.",
+		}, []string{"kind"}),
+		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_klaviyo_events_skipped_total", Help: "Events not sent to Klaviyo, by reason.",
+		}, []string{"reason"}),
+		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_klaviyo_events_dead_lettered_total", Help: "Records sent to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_klaviyo_requests_total", Help: "HTTP answers from Klaviyo by endpoint and status.",
+		}, []string{"endpoint", "status"}),
+		RequestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hookbridge_klaviyo_request_seconds", Help: "Latency of one request to Klaviyo.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"endpoint"}),
+		PacedSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hookbridge_klaviyo_paced_seconds", Help: "Time a request waited for the client-side rate limiter.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"endpoint"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.Sent, m.Skipped, m.DeadLettered, m.Requests, m.RequestSeconds, m.PacedSeconds} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("klaviyo: registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,303 @@
+package klaviyo
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/consumers/klaviyo/klaviyofake"
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+// Offsets move only when Klaviyo has answered 202 for everything before
+// them: a buffered batch commits nothing, a flushed one commits all.
+func TestProcessorCommitsOnlyAfterAccepted(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{BatchSize: 10})
+	evs := decisions("c", 25)
+	recs := h.records(evs...)
+
+	commit, err := p.Process(ctx, recs[:5])
+	if err != nil || commit != -1 {
+		t.Fatalf("buffered batch: commit %d, err %v; want -1", commit, err)
+	}
+	if n := len(h.fake.Events()); n != 0 {
+		t.Fatalf("%d events sent before the batch was full", n)
+	}
+	// 5 more fill the batch of 10: everything up to offset 10 is done.
+	h.fake.Inject(klaviyofake.Fault{Status: http.StatusServiceUnavailable}, klaviyofake.Fault{Status: http.StatusBadGateway})
+	commit, err = p.Process(ctx, recs[5:15])
+	if err != nil || commit != 10 {
+		t.Fatalf("full batch: commit %d, err %v; want 10", commit, err)
+	}
+	commit, err = p.Flush(ctx)
+	if err != nil || commit != 15 {
+		t.Fatalf("flush: commit %d, err %v; want 15", commit, err)
+	}
+	if commit, _ = p.Flush(ctx); commit != -1 {
+		t.Fatalf("empty flush: commit %d, want -1", commit)
+	}
+	if commit, err = p.Process(ctx, recs[15:]); err != nil || commit != 25 {
+		t.Fatalf("second full batch: commit %d, err %v; want 25", commit, err)
+	}
+	expectStored(t, h.fake, NewMapper(MappingOptions{}), evs)
+	if s := h.fake.Stats(); s.Requests[klaviyofake.PathBulkEvents][503] != 1 || s.Requests[klaviyofake.PathBulkEvents][502] != 1 {
+		t.Errorf("injected 5xx not seen: %v", s.Requests)
+	}
+}
+
+// Every event arrives exactly once per unique_id through 429s (with and
+// without Retry-After), 5xx, answers lost after Klaviyo took the events,
+// and stalls past the client's timeout.
+func TestProcessorDeliversOnceThroughFaults(t *testing.T) {
+	h := newHarness(t, harnessOptions{client: ClientOptions{Timeout: 150 * time.Millisecond}})
+	ctx := testContext(t, 20*time.Second)
+	p := h.processor(Options{BatchSize: 20})
+	evs := decisions("f", 120)
+	for i := 0; i < 30; i++ {
+		evs = append(evs, message("msg-"+string(rune('a'+i%26))+strings.Repeat("x", i/26), "shopper@example.com", "PRICE_DROP_VIEWED_PRODUCT"))
+	}
+	h.fake.Inject(
+		klaviyofake.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0.05"},
+		klaviyofake.Fault{Status: http.StatusTooManyRequests},
+		klaviyofake.Fault{Status: http.StatusInternalServerError},
+		klaviyofake.Fault{Accept: true, Status: http.StatusServiceUnavailable}, // taken, but the client sees 503
+		klaviyofake.Fault{Accept: true, Delay: 2 * time.Second},                // taken, answer never arrives in time
+		klaviyofake.Fault{Delay: 2 * time.Second},                              // hung server
+		klaviyofake.Fault{Status: 524},
+	)
+	recs := h.records(evs...)
+	for i := 0; i < len(recs); i += 7 {
+		if _, err := p.Process(ctx, recs[i:min(i+7, len(recs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit, err := p.Flush(ctx)
+	if err != nil || commit != int64(len(recs)) {
+		t.Fatalf("flush: commit %d, err %v; want %d", commit, err, len(recs))
+	}
+	expectStored(t, h.fake, NewMapper(MappingOptions{}), evs)
+	s := h.fake.Stats()
+	if s.Duplicates == 0 {
+		t.Errorf("no resend was dropped by unique_id; the Accept faults did not bite: %+v", s)
+	}
+	if got := counter(h.metrics.Sent, "decision") + counter(h.metrics.Sent, "message"); got < float64(len(evs)) {
+		t.Errorf("sent metric %v, want at least %d", got, len(evs))
+	}
+}
+
+// A rejected bulk request is split until the bad events are found: they
+// go to the dead-letter topic with Klaviyo's error, the others to Klaviyo.
+func TestProcessorDeadLettersOnlyRejectedEvents(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := testContext(t, 10*time.Second)
+	h.mapping = MappingOptions{DecisionMetrics: map[string]string{"too_long": strings.Repeat("M", 130)}}
+	p := h.processor(Options{})
+	good := decisions("g", 60)
+	badEmail := decision("bad-email", "ada@nodot", "cart_abandonment")
+	huge := decision("bad-huge", "ada@example.com", "cart_abandonment")
+	huge.Decision.Reason = ptr(strings.Repeat("r", 101<<10))
+	longName := decision("bad-name", "ada@example.com", "too_long")
+	all := append([]schemas.Event{}, good[:20]...)
+	all = append(all, badEmail)
+	all = append(all, good[20:40]...)
+	all = append(all, huge, longName)
+	all = append(all, good[40:]...)
+	recs := h.records(all...)
+	poison := h.poison()
+	recs = append(recs, poison)
+	if _, err := p.Process(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	commit, err := p.Flush(ctx)
+	if err != nil || commit != poison.Offset+1 {
+		t.Fatalf("flush: commit %d, err %v; want %d", commit, err, poison.Offset+1)
+	}
+	expectStored(t, h.fake, NewMapper(h.mapping), good)
+	dead := h.deadLetters()
+	want := map[string]string{"bad-email": "invalid email", "bad-huge": "100 KB", "bad-name": "metric name", "": "Confluent wire format"}
+	if len(dead) != len(want) {
+		t.Fatalf("%d dead letters, want %d: %v", len(dead), len(want), dead)
+	}
+	for _, d := range dead {
+		id := string(d.rec.Value)
+		if d.rec == poison {
+			id = ""
+		}
+		sub, ok := want[id]
+		if !ok || !strings.Contains(d.cause.Error(), sub) {
+			t.Errorf("dead letter %q: %v; want an error about %q", id, d.cause, sub)
+		}
+		if id != "" && !strings.Contains(d.cause.Error(), "answered 400") {
+			t.Errorf("dead letter %q lacks Klaviyo's answer: %v", id, d.cause)
+		}
+	}
+	if got := counter(h.metrics.DeadLettered, "rejected"); got != 3 {
+		t.Errorf("rejected metric %v, want 3", got)
+	}
+}
+
+// An event without an email is never sent, and counted by reason.
+func TestProcessorSkipsEventsWithoutEmail(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	noEmail := decision("no-email", "", "cart_abandonment")
+	withEmail := decision("with-email", "ada@example.com", "cart_abandonment")
+	recs := h.records(noEmail, withEmail, message("msg-no-email", "", "REPLENISHMENT_REMINDER"))
+	if _, err := p.Process(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if commit, err := p.Flush(ctx); err != nil || commit != 3 {
+		t.Fatalf("flush: commit %d, err %v; want 3", commit, err)
+	}
+	expectStored(t, h.fake, NewMapper(MappingOptions{}), []schemas.Event{withEmail})
+	if got := counter(h.metrics.Skipped, SkipNoEmail); got != 2 {
+		t.Errorf("skipped{no_email} = %v, want 2", got)
+	}
+	if !strings.Contains(h.logs.String(), "event_id=no-email reason=no_email") {
+		t.Errorf("skip not logged at debug:\n%s", h.logs.String())
+	}
+	if len(h.deadLetters()) != 0 {
+		t.Errorf("skipped events must not be dead-lettered")
+	}
+}
+
+// A unique_id twice in a batch would fail the whole bulk request; the
+// second copy is dropped before sending.
+func TestProcessorDropsDuplicateUniqueIDInBatch(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	d := decision("twice", "ada@example.com", "gentle_nudge")
+	recs := h.records(d, decision("other", "bo@example.com", "gentle_nudge"))
+	recs = append(recs, h.records(d)...)
+	if _, err := p.Process(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if commit, err := p.Flush(ctx); err != nil || commit != 3 {
+		t.Fatalf("flush: commit %d, err %v", commit, err)
+	}
+	if s := h.fake.Stats(); s.Requests[klaviyofake.PathBulkEvents][400] != 0 || s.Deliveries != 2 {
+		t.Errorf("stats %+v: want one bulk request with 2 events", s)
+	}
+}
+
+// A refused key stops the partition without committing, turns readiness
+// red, and neither the error nor the logs carry the key.
+func TestProcessorStopsOnRefusedKey(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		fake klaviyofake.Options
+	}{
+		{"401", klaviyofake.Options{APIKey: "pk_other"}},
+		{"403", klaviyofake.Options{APIKey: "pk_other", ForbiddenKeys: []string{testKey}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{fake: c.fake})
+			ctx := testContext(t, 10*time.Second)
+			p := h.processor(Options{})
+			if err := h.client.Ready(); err != nil {
+				t.Fatalf("ready before any request: %v", err)
+			}
+			if _, err := p.Process(ctx, h.records(decisions("k", 3)...)); err != nil {
+				t.Fatal(err)
+			}
+			commit, err := p.Flush(ctx)
+			if !errors.Is(err, ErrUnauthorized) || commit != -1 {
+				t.Fatalf("flush: commit %d, err %v; want -1 and ErrUnauthorized", commit, err)
+			}
+			if strings.Contains(err.Error(), testKey) {
+				t.Errorf("error reveals the key: %v", err)
+			}
+			if h.client.Ready() == nil {
+				t.Errorf("readiness still green after %s", c.name)
+			}
+			if len(h.deadLetters()) != 0 {
+				t.Errorf("a refused key must not dead-letter events")
+			}
+		})
+	}
+}
+
+// The client paces itself to the endpoint's limits: a burst of batches
+// against a fake with the same limits gets no 429.
+func TestClientPacingAvoids429(t *testing.T) {
+	lim := Limit{Burst: 5, BurstWindow: 100 * time.Millisecond, Steady: 12, SteadyWindow: 400 * time.Millisecond}
+	h := newHarness(t, harnessOptions{
+		fake:   klaviyofake.Options{Bulk: klaviyofake.Limit(lim), Single: klaviyofake.Limit(fastLimit), FractionalRetryAfter: true},
+		client: ClientOptions{Bulk: lim, Single: fastLimit},
+	})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{BatchSize: 2})
+	evs := decisions("p", 40)
+	start := time.Now()
+	if _, err := p.Process(ctx, h.records(evs...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := h.fake.Stats()
+	if s.Requests[klaviyofake.PathBulkEvents][429] != 0 {
+		t.Errorf("%d requests got 429: %v", s.Requests[klaviyofake.PathBulkEvents][429], s.Requests)
+	}
+	// 20 requests at 12 per 400ms (less 2%) cannot finish faster than
+	// about (20-1)/29.4 per second.
+	if el := time.Since(start); el < 550*time.Millisecond {
+		t.Errorf("20 requests took %v: faster than the steady limit allows", el)
+	}
+	expectStored(t, h.fake, NewMapper(MappingOptions{}), evs)
+}
+
+// A client that believes in more quota than the account has (another
+// integration uses it too) is told so by 429 and Retry-After, and still
+// delivers everything.
+func TestClientFollowsRetryAfter(t *testing.T) {
+	tight := klaviyofake.Limit{Burst: 3, BurstWindow: 100 * time.Millisecond, Steady: 6, SteadyWindow: 300 * time.Millisecond}
+	h := newHarness(t, harnessOptions{
+		fake:   klaviyofake.Options{Bulk: tight, Single: klaviyofake.Limit(fastLimit), FractionalRetryAfter: true},
+		client: ClientOptions{Bulk: fastLimit, Single: fastLimit},
+	})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{BatchSize: 2})
+	evs := decisions("r", 30)
+	if _, err := p.Process(ctx, h.records(evs...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.fake.Stats().Requests[klaviyofake.PathBulkEvents][429] == 0 {
+		t.Errorf("the fake never throttled; the test proves nothing")
+	}
+	expectStored(t, h.fake, NewMapper(MappingOptions{}), evs)
+}
+
+// Dry-run sends nothing, needs no key and logs masked emails.
+func TestDryRun(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	var err error
+	h.client, err = NewClient(ClientOptions{DryRun: true, Logger: h.client.log, Metrics: h.metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, 5*time.Second)
+	p := h.processor(Options{})
+	if _, err := p.Process(ctx, h.records(decision("dry", "ada.lovelace@example.com", "cart_abandonment"))); err != nil {
+		t.Fatal(err)
+	}
+	if commit, err := p.Flush(ctx); err != nil || commit != 1 {
+		t.Fatalf("flush: commit %d, err %v", commit, err)
+	}
+	if len(h.fake.Events()) != 0 {
+		t.Errorf("dry run sent events")
+	}
+	logs := h.logs.String()
+	if strings.Contains(logs, "ada.lovelace@example.com") || !strings.Contains(logs, "a***@example.com") || !strings.Contains(logs, "Pique Cart Abandonment") {
+		t.Errorf("dry-run log should name the metric and mask the email:\n%s", logs)
+	}
+}
