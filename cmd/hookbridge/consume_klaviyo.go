@@ -3,9 +3,104 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/consumers/klaviyo"
+	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/connect"
+	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// runKlaviyo runs the klaviyo consumer group until ctx ends.
+// runKlaviyo runs the klaviyo consumer group until ctx ends: it reads the
+// .deduped topics and forwards every event to Klaviyo's Events API.
 func runKlaviyo(ctx context.Context, env consumerEnv) error {
-	return errors.New("the klaviyo consumer is not built yet")
+	cfg := env.Config
+	k := cfg.Klaviyo
+	dryRun := k.DryRun
+	if env.Dev && k.APIKey == "" {
+		// dev must run without a Klaviyo account: show what would be sent.
+		dryRun = true
+	}
+	if !dryRun && k.APIKey == "" {
+		return errors.New("klaviyo.api_key: not set: set HOOKBRIDGE_KLAVIYO_API_KEY (or HOOKBRIDGE_KLAVIYO_API_KEY_FILE) to a private key with events:write, or klaviyo.dry_run: true")
+	}
+	log := env.Log.With("consumer", "klaviyo")
+	if dryRun {
+		log.Info("klaviyo forwarder in dry-run mode: events are logged, not sent")
+	}
+	metrics, err := klaviyo.NewMetrics(env.Metrics)
+	if err != nil {
+		return err
+	}
+	client, err := klaviyo.NewClient(klaviyoClientOptions(k, dryRun, log, metrics))
+	if err != nil {
+		return err
+	}
+	if env.Health != nil {
+		// A refused key stops the group; readiness says why.
+		env.Health.Add("klaviyo-api-key", client.Ready)
+	}
+	src, err := connect.SchemaRegistry(cfg.SchemaRegistry)
+	if err != nil {
+		return err
+	}
+	kafka, err := connect.KafkaOpts(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	start := cfg.Consumers.StartFrom
+	if env.Dev {
+		start = "earliest"
+	}
+	proc := klaviyo.Options{
+		Client:  client,
+		Decoder: schemas.NewRegistry(src),
+		Mapper: klaviyo.NewMapper(klaviyo.MappingOptions{
+			DecisionMetrics: k.DecisionMetrics,
+			MessageMetrics:  k.MessageMetrics,
+			ExternalID:      k.ExternalID,
+		}),
+		Metrics:    metrics,
+		BatchSize:  k.BatchSize,
+		BatchBytes: int(k.BatchBytes),
+		Backoff:    klaviyo.Backoff{Base: k.RetryBase, Cap: k.RetryCap},
+	}
+	return consumers.Run(ctx, consumers.Options{
+		Kafka:           kafka,
+		StartFrom:       start,
+		DeadLetterTopic: cfg.Topics.DeadLetter(),
+		Logger:          log,
+		Metrics:         env.Metrics,
+		Health:          env.Health,
+		CommitInterval:  cfg.Consumers.CommitInterval,
+		ShutdownTimeout: cfg.Consumers.ShutdownTimeout,
+	}, consumers.Group{
+		Name:          k.Group,
+		Topics:        []string{cfg.Topics.Deduped(cfg.Topics.Pique()), cfg.Topics.Deduped(cfg.Topics.ProductAgents())},
+		NewProcessor:  klaviyo.NewProcessorFunc(proc),
+		FlushInterval: k.FlushInterval,
+	})
+}
+
+// klaviyoClientOptions turns the configuration into client options.
+func klaviyoClientOptions(k config.Klaviyo, dryRun bool, log *slog.Logger, m *klaviyo.Metrics) klaviyo.ClientOptions {
+	limit := func(l config.KlaviyoLimit) klaviyo.Limit {
+		return klaviyo.Limit{Burst: l.Burst, BurstWindow: time.Second, Steady: l.Steady, SteadyWindow: time.Minute}
+	}
+	return klaviyo.ClientOptions{
+		BaseURL:     k.BaseURL,
+		APIKey:      k.APIKey.Reveal(),
+		Revision:    k.Revision,
+		Timeout:     k.Timeout,
+		Bulk:        limit(k.RateLimits.Bulk),
+		Single:      limit(k.RateLimits.Single),
+		Headroom:    k.Headroom,
+		Backoff:     klaviyo.Backoff{Base: k.RetryBase, Cap: k.RetryCap},
+		MaxAttempts: k.MaxAttempts,
+		DryRun:      dryRun,
+		Logger:      log,
+		Metrics:     m,
+	}
 }

@@ -1,6 +1,7 @@
 package klaviyo
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,10 +54,39 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.Sent, m.Skipped, m.DeadLettered, m.Requests, m.RequestSeconds, m.PacedSeconds} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("klaviyo: registering metrics: %w", err)
-		}
+	var err error
+	if m.Sent, err = register(reg, m.Sent); err != nil {
+		return nil, err
+	}
+	if m.Skipped, err = register(reg, m.Skipped); err != nil {
+		return nil, err
+	}
+	if m.DeadLettered, err = register(reg, m.DeadLettered); err != nil {
+		return nil, err
+	}
+	if m.Requests, err = register(reg, m.Requests); err != nil {
+		return nil, err
+	}
+	if m.RequestSeconds, err = register(reg, m.RequestSeconds); err != nil {
+		return nil, err
+	}
+	if m.PacedSeconds, err = register(reg, m.PacedSeconds); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// register reuses a collector registered before, so the forwarder can be
+// started twice in one process (dev, tests).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("klaviyo: registering metrics: %w", err)
+	}
+	return c, nil
 }
