@@ -1,0 +1,221 @@
+package dedupe
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/internal/testkit"
+)
+
+// stream returns n distinct events over both raw topics with duplicates
+// of earlier ids (from this stream or from prior) injected at random
+// positions, and the ids it holds.
+type streamGen struct {
+	rng  *rand.Rand
+	ids  []*kgo.Record // one record per distinct id, for duplicating
+	next int
+	at   time.Time
+}
+
+func newStreamGen(seed uint64) *streamGen {
+	return &streamGen{rng: rand.New(rand.NewPCG(seed, seed)), at: base}
+}
+
+func (g *streamGen) batch(t testing.TB, env *testkit.Env, n int, dupRate float64) []*kgo.Record {
+	var out []*kgo.Record
+	for range n {
+		g.at = g.at.Add(time.Second)
+		if len(g.ids) > 0 && g.rng.Float64() < dupRate {
+			orig := g.ids[g.rng.IntN(len(g.ids))]
+			// A retry arrives later with the same body. (A fresh record:
+			// a produced one carries franz-go's internal state.)
+			out = append(out, &kgo.Record{Topic: orig.Topic, Key: orig.Key, Value: orig.Value,
+				Headers: orig.Headers, Timestamp: g.at})
+			continue
+		}
+		topic := env.Config.Topics.Raw()[g.rng.IntN(2)]
+		r := event(t, env, topic, fmt.Sprintf("ev-%04d", g.next), g.at)
+		g.next++
+		g.ids = append(g.ids, r)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (g *streamGen) want() map[string]bool {
+	w := make(map[string]bool, len(g.ids))
+	for _, r := range g.ids {
+		w[testkit.Header(r, HeaderEventID)] = true
+	}
+	return w
+}
+
+func TestDedupeEmitsEachIDOnceAcrossRestarts(t *testing.T) {
+	env := testkit.Start(t)
+	g := newStreamGen(1)
+	c := testConfig(env, "dedupe-restarts")
+
+	produceAll(t, env, g.batch(t, env, 300, 0.3))
+	stop := start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// After the restart the seen ids come back from the changelog: the
+	// duplicates of the first run's ids must still be dropped.
+	produceAll(t, env, g.batch(t, env, 300, 0.4))
+	stop = start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, g.want(), outputIDs(t, env))
+}
+
+func TestDedupeCrashMidTransactionNeitherDuplicatesNorLoses(t *testing.T) {
+	env := testkit.Start(t)
+	g := newStreamGen(2)
+	c := testConfig(env, "dedupe-crash")
+
+	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	stop := start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next transaction is flushed to the broker and then the
+	// instance dies before ending it: its outputs and changelog entries
+	// sit in the log uncommitted.
+	produceAll(t, env, g.batch(t, env, 200, 0.4))
+	crashed := make(chan struct{})
+	crashing := c
+	crashing.beforeEnd = func() error {
+		close(crashed)
+		return errCrash
+	}
+	stop = start(t, env, crashing)
+	select {
+	case <-crashed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the crashing instance never reached the end of a transaction")
+	}
+	if err := stop(); !errors.Is(err, errCrash) {
+		t.Fatalf("Run returned %v, want the simulated crash", err)
+	}
+
+	// The restart (same transactional id, as a restarted pod) fences the
+	// dead producer, whose open transaction is aborted.
+	stop = start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, g.want(), outputIDs(t, env))
+}
+
+func TestDedupeTwoInstancesMemberLeavesAndJoinsMidStream(t *testing.T) {
+	env := testkit.Start(t)
+	g := newStreamGen(3)
+	ca, cb := testConfig(env, "dedupe-a"), testConfig(env, "dedupe-b")
+
+	stopA := start(t, env, ca)
+	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	stopB := start(t, env, cb)
+	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	waitCaughtUp(t, env, ca.Group)
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	stopA = start(t, env, ca)
+	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	waitCaughtUp(t, env, ca.Group)
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, g.want(), outputIDs(t, env))
+}
+
+func TestDedupeEmitsAnIDAgainOnceItLeftTheWindow(t *testing.T) {
+	env := testkit.Start(t)
+	c := testConfig(env, "dedupe-window")
+	c.Window = time.Hour
+	topic := env.Config.Topics.ProductAgents()
+	produceAll(t, env, []*kgo.Record{
+		event(t, env, topic, "x", base),
+		event(t, env, topic, "x", base.Add(59*time.Minute)), // within the window: dropped
+		event(t, env, topic, "x", base.Add(61*time.Minute)), // past it: emitted again
+		event(t, env, topic, "x", base.Add(62*time.Minute)), // within the new window: dropped
+	})
+	stop := start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// After a restart the restored state judges by the same clock.
+	produceAll(t, env, []*kgo.Record{
+		event(t, env, topic, "x", base.Add(90*time.Minute)),  // within 1h of 61m: dropped
+		event(t, env, topic, "x", base.Add(125*time.Minute)), // past it: emitted
+	})
+	stop = start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var at []time.Duration
+	for _, r := range env.ReadAll(t, env.Config.Topics.Deduped(topic)) {
+		at = append(at, r.Timestamp.Sub(base))
+	}
+	want := []time.Duration{0, 61 * time.Minute, 125 * time.Minute}
+	if fmt.Sprint(at) != fmt.Sprint(want) {
+		t.Fatalf("x emitted at %v after base, want %v", at, want)
+	}
+}
+
+func TestDedupeDeadLettersRecordsWithoutADecodableID(t *testing.T) {
+	env := testkit.Start(t)
+	c := testConfig(env, "dedupe-dl")
+	topic := env.Config.Topics.Pique()
+	good := event(t, env, topic, "good", base)
+	noHeader := event(t, env, topic, "from-value", base)
+	noHeader.Headers = nil
+	garbage := &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte("{not avro"), Timestamp: base,
+		Headers: []kgo.RecordHeader{{Key: HeaderEventID, Value: []byte("g1")}}}
+	badAvro := &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte{0, 0, 0, 0, 99, 1, 2}, Timestamp: base}
+	produceAll(t, env, []*kgo.Record{good, noHeader, garbage, badAvro})
+
+	stop := start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := env.ReadAll(t, env.Config.Topics.Deduped(topic))
+	if len(out) != 2 {
+		t.Fatalf("deduped topic holds %d records, want 2 (the good one and the one whose id came from its value)", len(out))
+	}
+	dls := env.ReadAll(t, env.Config.Topics.DeadLetter())
+	if len(dls) != 2 {
+		t.Fatalf("dead-letter topic holds %d records, want 2", len(dls))
+	}
+	for _, dl := range dls {
+		for _, h := range []string{consumers.HeaderError, consumers.HeaderFailedAt, consumers.HeaderConsumerGroup,
+			consumers.HeaderOriginalTopic, consumers.HeaderOriginalPartition, consumers.HeaderOriginalOffset} {
+			if testkit.Header(dl, h) == "" {
+				t.Errorf("dead letter %q lacks header %s", dl.Value, h)
+			}
+		}
+		if testkit.Header(dl, consumers.HeaderConsumerGroup) != c.Group || testkit.Header(dl, consumers.HeaderOriginalTopic) != topic {
+			t.Errorf("dead letter headers %v name the wrong group or topic", dl.Headers)
+		}
+	}
+}

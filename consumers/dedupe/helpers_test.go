@@ -1,0 +1,185 @@
+package dedupe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/internal/connect"
+	"github.com/hookbridge/hookbridge/internal/health"
+	"github.com/hookbridge/hookbridge/internal/testkit"
+	"github.com/hookbridge/hookbridge/internal/topics"
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+var base = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// event builds a raw-topic record as the receiver writes it: the entity
+// key, the Avro value and the headers. Copies of one id share a key, so
+// they land on one partition, as the receiver's do.
+func event(t testing.TB, env *testkit.Env, topic, id string, at time.Time) *kgo.Record {
+	t.Helper()
+	key := "k-" + id
+	var ev schemas.Event
+	if topic == env.Config.Topics.Pique() {
+		ev = &schemas.DecisionMade{EventID: id, EventType: "decision.made", ReceivedAt: at,
+			Session: schemas.Session{VisitorID: &key}, RawJSON: `{"id":"` + id + `"}`}
+	} else {
+		ev = &schemas.AgentMessage{EventID: id, ReceivedAt: at, Customer: schemas.Customer{ID: &key},
+			RawJSON: `{"event":{"id":"` + id + `"}}`}
+	}
+	val, err := env.Schemas.AppendEncode(nil, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: val, Timestamp: at, Headers: []kgo.RecordHeader{
+		{Key: HeaderEventID, Value: []byte(id)},
+		{Key: "source", Value: []byte("test")},
+		{Key: "event-type", Value: []byte("test")},
+		{Key: "received-at", Value: []byte(at.Format(time.RFC3339Nano))},
+	}}
+}
+
+func produceAll(t testing.TB, env *testkit.Env, recs []*kgo.Record) {
+	t.Helper()
+	cl := env.Client(t, kgo.MaxBufferedRecords(1<<20))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testConfig(env *testkit.Env, txnID string) Config {
+	tc := env.Config.Topics
+	return Config{
+		Group:              "dedupe-test",
+		Topics:             tc.Raw(),
+		Output:             tc.Deduped,
+		Changelog:          topics.DedupeChangelog,
+		Window:             7 * 24 * time.Hour,
+		MaxIDsPerPartition: 1_000_000,
+		TransactionalID:    txnID,
+		TransactionTimeout: 10 * time.Second,
+		MaxBatch:           10_000,
+		Schemas:            env.Schemas,
+	}
+}
+
+func testOptions(t testing.TB, env *testkit.Env) consumers.Options {
+	t.Helper()
+	kopts, err := connect.KafkaOpts(env.Config.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return consumers.Options{
+		Kafka:           append(kopts, kgo.HeartbeatInterval(100*time.Millisecond)),
+		StartFrom:       "committed",
+		DeadLetterTopic: env.Config.Topics.DeadLetter(),
+		Health:          &health.Checks{},
+		Logger:          slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// start runs one dedupe instance until stop is called; stop returns Run's
+// error.
+func start(t testing.TB, env *testkit.Env, c Config) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- Run(ctx, testOptions(t, env), c) }()
+	return func() error {
+		cancel()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("dedupe Run did not return within 30s of its context ending")
+		}
+	}
+}
+
+// waitCaughtUp waits until the group committed every input record written
+// so far: then the transactions holding their outputs have committed.
+func waitCaughtUp(t testing.TB, env *testkit.Env, group string) {
+	t.Helper()
+	adm := kadm.NewClient(env.Client(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, env.Config.Topics.Raw()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(20 * time.Millisecond) // a polling interval, not a synchronisation sleep
+	defer tick.Stop()
+	for {
+		offs, err := adm.FetchOffsets(ctx, group)
+		if err == nil {
+			behind := ""
+			ends.Each(func(e kadm.ListedOffset) {
+				if o, ok := offs.Lookup(e.Topic, e.Partition); (!ok || o.At < e.Offset) && e.Offset > 0 && behind == "" {
+					behind = fmt.Sprintf("%s/%d at %d of %d", e.Topic, e.Partition, o.At, e.Offset)
+				}
+			})
+			if behind == "" {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("group %s never caught up: %s", group, behind)
+			case <-tick.C:
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("fetching offsets of %s: %v", group, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// outputIDs returns how often each event id is in the deduped topics,
+// read_committed, and checks each output equals an input record.
+func outputIDs(t testing.TB, env *testkit.Env) map[string]int {
+	t.Helper()
+	counts := make(map[string]int)
+	for _, raw := range env.Config.Topics.Raw() {
+		for _, r := range env.ReadAll(t, env.Config.Topics.Deduped(raw)) {
+			id := testkit.Header(r, HeaderEventID)
+			if string(r.Key) != "k-"+id {
+				t.Fatalf("output record of %s has key %q, want the input's", id, r.Key)
+			}
+			counts[id]++
+		}
+	}
+	return counts
+}
+
+func checkExactlyOnce(t testing.TB, want map[string]bool, got map[string]int) {
+	t.Helper()
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("event %s emitted %d times, want 1", id, n)
+		}
+		if !want[id] {
+			t.Errorf("event %s emitted but never produced", id)
+		}
+	}
+	for id := range want {
+		if got[id] == 0 {
+			t.Errorf("event %s was never emitted", id)
+		}
+	}
+}
