@@ -2,10 +2,50 @@ package main
 
 import (
 	"context"
-	"errors"
+
+	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/consumers/dedupe"
+	"github.com/hookbridge/hookbridge/internal/connect"
+	"github.com/hookbridge/hookbridge/internal/topics"
+	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// runDedupe runs the dedupe consumer group until ctx ends.
+// runDedupe runs the dedupe consumer group until ctx ends: it reads the raw
+// topics and writes each event id once to the .deduped topics.
 func runDedupe(ctx context.Context, env consumerEnv) error {
-	return errors.New("the dedupe consumer is not built yet")
+	cfg := env.Config
+	kafka, err := connect.KafkaOpts(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	src, err := connect.SchemaRegistry(cfg.SchemaRegistry)
+	if err != nil {
+		return err
+	}
+	start := cfg.Consumers.StartFrom
+	if env.Dev {
+		start = consumers.StartEarliest
+	}
+	d := cfg.Dedupe
+	return dedupe.Run(ctx, consumers.Options{
+		Kafka:           kafka,
+		StartFrom:       start,
+		DeadLetterTopic: cfg.Topics.DeadLetter(),
+		Logger:          env.Log.With("consumer", "dedupe"),
+		Metrics:         env.Metrics,
+		Health:          env.Health,
+		CommitInterval:  cfg.Consumers.CommitInterval,
+		ShutdownTimeout: cfg.Consumers.ShutdownTimeout,
+	}, dedupe.Config{
+		Group:              d.Group,
+		Topics:             cfg.Topics.Raw(),
+		Output:             cfg.Topics.Deduped,
+		Changelog:          topics.DedupeChangelog,
+		Window:             d.Window,
+		MaxIDsPerPartition: d.MaxIDsPerPartition,
+		TransactionalID:    d.TransactionalID,
+		TransactionTimeout: d.TransactionTimeout,
+		MaxBatch:           d.MaxBatch,
+		Schemas:            schemas.NewRegistry(src),
+	})
 }

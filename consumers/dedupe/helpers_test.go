@@ -91,7 +91,10 @@ func testOptions(t testing.TB, env *testkit.Env) consumers.Options {
 
 type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // start runs one dedupe instance until stop is called; stop returns Run's
 // error.
