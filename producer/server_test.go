@@ -1,0 +1,142 @@
+package producer
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/internal/sample"
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+func TestPiqueWebhookBecomesRecord(t *testing.T) {
+	r := newRig(t, nil)
+	body := []byte(`{"type":"decision.made","decision":{"id":"dec-1","action":"cart_abandonment",` +
+		`"reason":"Added \"Summer Dress\" to cart — <b>left</b> without purchasing.","llmReasoning":"Zoë spent 4 minutes 🛒"},` +
+		`"session":{"visitorId":"vis-9","email":"zoe@example.com","eventCount":12,"durationSeconds":245,"productsViewed":3,"cartItems":["Summer Dress","Café Mug"]},` +
+		`"timestamp":"2025-01-15T14:32:00.000Z"}`)
+	before := time.Now().UTC().Truncate(time.Millisecond)
+	resp := r.postPique(t, "msg_1", body)
+	if resp.code != http.StatusOK || resp.body["event_id"] != "dec-1" {
+		t.Fatalf("answer: %d %v", resp.code, resp.body)
+	}
+
+	recs := r.env.ReadAll(t, r.env.Config.Topics.Pique())
+	if len(recs) != 1 {
+		t.Fatalf("want 1 record, got %d", len(recs))
+	}
+	rec := recs[0]
+	if string(rec.Key) != "vis-9" {
+		t.Errorf("key = %q, want the visitor id", rec.Key)
+	}
+	for k, want := range map[string]string{HeaderEventID: "dec-1", HeaderSource: "pique", HeaderEventType: "decision.made", HeaderSvixID: "msg_1"} {
+		if got := header(rec, k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	ev, err := r.env.Schemas.DecodeEvent(context.Background(), rec.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := ev.(*schemas.DecisionMade)
+	if dm.RawJSON != string(body) {
+		t.Errorf("raw_json changed:\n got %s\nwant %s", dm.RawJSON, body)
+	}
+	if header(rec, HeaderReceivedAt) != dm.ReceivedAt.Format(receivedAtLayout) || dm.ReceivedAt.Before(before) {
+		t.Errorf("received_at %v / header %q: want the receive time", dm.ReceivedAt, header(rec, HeaderReceivedAt))
+	}
+	if dm.OccurredAt == nil || !dm.OccurredAt.Equal(time.Date(2025, 1, 15, 14, 32, 0, 0, time.UTC)) {
+		t.Errorf("occurred_at = %v", dm.OccurredAt)
+	}
+	if *dm.Decision.Reason != `Added "Summer Dress" to cart — <b>left</b> without purchasing.` || *dm.Decision.LLMReasoning != "Zoë spent 4 minutes 🛒" {
+		t.Errorf("text changed: %q / %q", *dm.Decision.Reason, *dm.Decision.LLMReasoning)
+	}
+	s := dm.Session
+	if *s.Email != "zoe@example.com" || *s.EventCount != 12 || *s.DurationSeconds != 245 || *s.ProductsViewed != 3 ||
+		strings.Join(s.CartItems, "|") != "Summer Dress|Café Mug" || *dm.SvixID != "msg_1" || dm.EventType != "decision.made" {
+		t.Errorf("session or ids decoded wrong: %+v svix=%v", s, dm.SvixID)
+	}
+}
+
+func TestPiqueAbsentFieldsAreNull(t *testing.T) {
+	r := newRig(t, nil)
+	body := []byte(`{"type":"decision.made","decision":{"action":"gentle_nudge"}}`)
+	if resp := r.postPique(t, "msg_only", body); resp.code != http.StatusOK {
+		t.Fatalf("answer: %d %v", resp.code, resp.body)
+	}
+	rec := r.env.ReadAll(t, r.env.Config.Topics.Pique())[0]
+	ev, err := r.env.Schemas.DecodeEvent(context.Background(), rec.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := ev.(*schemas.DecisionMade)
+	if dm.EventID != "msg_only" || string(rec.Key) != "msg_only" {
+		t.Errorf("event id %q key %q: want the svix-id for both", dm.EventID, rec.Key)
+	}
+	s := dm.Session
+	if dm.OccurredAt != nil || dm.Decision.ID != nil || dm.Decision.Reason != nil || s.VisitorID != nil || s.Email != nil ||
+		s.EventCount != nil || s.DurationSeconds != nil || len(s.CartItems) != 0 {
+		t.Errorf("absent fields must decode as null: %+v %+v", dm.Decision, s)
+	}
+}
+
+func TestProductAgentsWebhookBecomesRecord(t *testing.T) {
+	r := newRig(t, nil)
+	body, id := sample.NewGenerator(7).ProductAgents(time.Now())
+	if resp := r.postAgents(t, body); resp.code != http.StatusOK || resp.body["event_id"] != id {
+		t.Fatalf("answer: %d %v", resp.code, resp.body)
+	}
+	// No event.id and no customer: the id is the body's hash, the key the id.
+	bare := []byte(`{"content":{"body":"<p>Ça va? 日本語</p>"},"primaryProducts":[{"title":"Mug","price":null,"image":null}]}`)
+	resp := r.postAgents(t, bare)
+	if resp.code != http.StatusOK || resp.body["event_id"] != bodyHash(bare) {
+		t.Fatalf("answer: %d %v", resp.code, resp.body)
+	}
+	recs := r.env.ReadAll(t, r.env.Config.Topics.ProductAgents())
+	if len(recs) != 2 {
+		t.Fatalf("want 2 records, got %d", len(recs))
+	}
+	for _, rec := range recs {
+		ev, err := r.env.Schemas.DecodeEvent(context.Background(), rec.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		am := ev.(*schemas.AgentMessage)
+		if header(rec, HeaderEventID) != am.EventID || header(rec, HeaderSource) != "product-agents" || header(rec, HeaderSvixID) != "" {
+			t.Errorf("headers %v do not match event %s", rec.Headers, am.EventID)
+		}
+		switch am.EventID {
+		case id:
+			if am.RawJSON != string(body) || string(rec.Key) != *am.Customer.ID || len(am.PrimaryProducts) != 1 ||
+				*am.PrimaryProducts[0].Description != "<p>Soft, breathable &amp; made to last.</p>" || am.PrimaryProducts[0].Image == nil {
+				t.Errorf("sample message decoded wrong: key %q %+v", rec.Key, am)
+			}
+		case bodyHash(bare):
+			p := am.PrimaryProducts[0]
+			if am.RawJSON != string(bare) || string(rec.Key) != am.EventID || *am.Content.Body != "<p>Ça va? 日本語</p>" ||
+				am.Customer.ID != nil || am.MessageType != nil || p.Price != nil || p.Image != nil || *p.Title != "Mug" || len(am.OtherProducts) != 0 {
+				t.Errorf("bare message decoded wrong: key %q %+v %+v", rec.Key, am, p)
+			}
+		default:
+			t.Errorf("unexpected event %s", am.EventID)
+		}
+	}
+}
+
+func TestUnknownPiqueTypeGoesToUnrouted(t *testing.T) {
+	r := newRig(t, nil)
+	body := []byte(`{"type":"decision.revoked","decision":{"id":"dec-7"}}`)
+	if resp := r.postPique(t, "msg_7", body); resp.code != http.StatusOK || resp.body["status"] != outcomeUnrouted {
+		t.Fatalf("answer: %d %v", resp.code, resp.body)
+	}
+	recs := r.env.ReadAll(t, r.env.Config.Topics.Unrouted())
+	if len(recs) != 1 || string(recs[0].Value) != string(body) || header(recs[0], HeaderEventType) != "decision.revoked" ||
+		header(recs[0], HeaderEventID) != "dec-7" || header(recs[0], HeaderSvixID) != "msg_7" {
+		t.Fatalf("unrouted records: %v", recs)
+	}
+	if n := len(r.env.ReadAll(t, r.env.Config.Topics.Pique())); n != 0 {
+		t.Errorf("%d records reached the decisions topic", n)
+	}
+}
