@@ -1,0 +1,206 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/hookbridge/hookbridge/consumers"
+)
+
+// Options configure the warehouse consumer group.
+type Options struct {
+	// Group is the consumer group id.
+	Group string
+	// Topics are the topics to export (the .deduped topics).
+	Topics []string
+	// Decoder decodes record values (a *schemas.Registry).
+	Decoder Decoder
+	// Schemas gives the Avro text of a schema id, for the Parquet schema.
+	Schemas SchemaSource
+	// Store keeps the files (NewLocalStore or NewS3Store).
+	Store Store
+	// FlushInterval is how often a partition's files are closed and its
+	// offsets committed, however few records it had.
+	FlushInterval time.Duration
+	// FlushRecords and FlushBytes (record value bytes) flush a partition
+	// sooner when it is busy.
+	FlushRecords int
+	FlushBytes   int64
+	// RowGroupBytes caps the estimated uncompressed size of a row group:
+	// each open file holds at most about this much in memory.
+	RowGroupBytes int64
+	// CompressionLevel is the zstd level (1 fastest … 4 best); default 1.
+	CompressionLevel int
+	// Metrics, when set, gets the warehouse's own metrics.
+	Metrics prometheus.Registerer
+}
+
+func (o *Options) defaults() error {
+	if o.Group == "" || len(o.Topics) == 0 || o.Decoder == nil || o.Schemas == nil || o.Store == nil {
+		return errors.New("warehouse: Options need Group, Topics, Decoder, Schemas and Store")
+	}
+	if o.FlushRecords <= 0 {
+		o.FlushRecords = 500_000
+	}
+	if o.FlushBytes <= 0 {
+		o.FlushBytes = 256 << 20
+	}
+	if o.RowGroupBytes <= 0 {
+		o.RowGroupBytes = 64 << 20
+	}
+	if o.CompressionLevel <= 0 {
+		o.CompressionLevel = 1
+	}
+	return nil
+}
+
+// group is what the processors of one consumer group share.
+type group struct {
+	opts     Options
+	catalog  *catalog
+	layout   Layout
+	fileOpts fileOptions
+	metrics  *metrics
+}
+
+// New returns the warehouse consumer group for consumers.Run.
+func New(opts Options) (consumers.Group, error) {
+	g, err := newGroup(opts)
+	if err != nil {
+		return consumers.Group{}, err
+	}
+	return consumers.Group{
+		Name:   g.opts.Group,
+		Topics: g.opts.Topics,
+		NewProcessor: func(pc consumers.PartitionContext) (consumers.Processor, error) {
+			return newProcessor(g, pc), nil
+		},
+		FlushInterval: g.opts.FlushInterval,
+		Metrics:       g.opts.Metrics,
+	}, nil
+}
+
+func newGroup(opts Options) (*group, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(opts.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return &group{
+		opts:    opts,
+		catalog: newCatalog(opts.Schemas),
+		fileOpts: fileOptions{
+			rowGroupBytes: int(opts.RowGroupBytes),
+			codec:         &zstd.Codec{Level: zstd.Level(opts.CompressionLevel), Concurrency: 1},
+		},
+		metrics: m,
+	}, nil
+}
+
+// decoded is one record value in goavro native form, with its table.
+type decoded struct {
+	table  *table
+	native map[string]any
+}
+
+// decode decodes value and finds its table. Errors retrying can fix (the
+// schema registry unreachable) are returned as they are; every other one
+// is an errPermanent.
+func (g *group) decode(ctx context.Context, value []byte) (decoded, error) {
+	d, err := g.opts.Decoder.Decode(ctx, value)
+	if err != nil {
+		if transient(err) {
+			return decoded{}, err
+		}
+		return decoded{}, errPermanent{err}
+	}
+	native, ok := d.Native.(map[string]any)
+	if !ok {
+		return decoded{}, errPermanent{fmt.Errorf("schema id %d does not describe a record", d.SchemaID)}
+	}
+	t, err := g.catalog.table(ctx, d.SchemaID)
+	if err != nil {
+		if isPermanent(err) || transient(err) {
+			return decoded{}, err
+		}
+		return decoded{}, errPermanent{err}
+	}
+	return decoded{table: t, native: native}, nil
+}
+
+// transient reports whether err looks like the schema registry or the
+// network being down, not like a bad record.
+func transient(err error) bool {
+	var re *sr.ResponseError
+	if errors.As(err, &re) {
+		return re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests
+	}
+	var ue *url.Error
+	var ne net.Error
+	return errors.As(err, &ue) || errors.As(err, &ne)
+}
+
+// retry calls fn until it succeeds, fails with an errPermanent or ctx
+// ends, backing off from 100ms to 10s.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || isPermanent(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("warehouse: %s: %w", what, err)
+		}
+		log.Warn("warehouse: retrying", "what", what, "in", backoff, "error", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("warehouse: %s: %w (gave up: %w)", what, err, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+type metrics struct {
+	files, rows, skipped, deadLettered prometheus.Counter
+	flushSeconds                       prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		files: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookbridge_warehouse_files_written_total",
+			Help: "Parquet files made durable in the warehouse store."}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookbridge_warehouse_rows_written_total",
+			Help: "Rows in the Parquet files made durable."}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookbridge_warehouse_records_already_stored_total",
+			Help: "Records skipped because a file an earlier writer left holds them (replays after a crash or rebalance)."}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookbridge_warehouse_records_dead_lettered_total",
+			Help: "Records that could not be decoded or converted and went to the dead-letter topic."}),
+		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hookbridge_warehouse_flush_seconds",
+			Help: "Time to close and publish a partition's files.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.files, m.rows, m.skipped, m.deadLettered, m.flushSeconds} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("warehouse: registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,286 @@
+package warehouse
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookbridge/hookbridge/consumers"
+)
+
+// The exactly-once argument, which the tests check.
+//
+// A flush ends an epoch: every record the processor read since the last
+// flush, up to offset L, the epoch's horizon. Records of one (event hour,
+// schema id) go to one file, named by the offset of the first of them, and
+// a file holds every record of its (hour, schema) from its first offset to
+// its horizon, which its footer and object metadata keep. Offsets are
+// committed (L+1) only after every file of the epoch is durable.
+//
+// Stores create files and never replace one. Before a processor opens a
+// file it asks the store whether the name exists. If it does, an earlier
+// writer (one that crashed after its upload and before its commit, or a
+// zombie that lost the partition and still runs) already landed that
+// file's records up to its horizon H: the processor skips those records of
+// the (hour, schema) and will not end its own epoch before H, so it never
+// commits an offset inside a stored file's range. Records after H go to a
+// file named by the first of them, which is the name that earlier writer's
+// next epoch used if it had one, and the probe repeats. So a replay after a
+// crash or a rebalance rewrites nothing and adds nothing twice: exactly
+// once.
+//
+// A zombie cannot remove a record: it cannot replace a file, and whatever
+// it creates holds complete (hour, schema) runs. If it creates a name
+// between a successor's probe and upload, the successor's upload fails;
+// when the zombie's file reaches as far as the successor's epoch the
+// successor carries on, otherwise it stops without committing and the next
+// owner resumes from the last commit. What a zombie can cause is a
+// duplicate: files of epochs the successor cut elsewhere, with names the
+// successor never probes.
+
+// fileKey says which file of an epoch a record goes to.
+type fileKey struct {
+	hour   int64 // unix seconds of the event hour
+	schema int
+}
+
+type processor struct {
+	g   *group
+	pc  consumers.PartitionContext
+	log *slog.Logger
+
+	files   map[fileKey]*file
+	covered map[fileKey]int64 // horizons of stored files met this epoch
+	minEnd  int64             // the epoch may not end before this offset
+	last    int64             // last offset processed, -1 before any
+	commit  int64             // last offset returned to commit, -1 before any
+	records int               // records read this epoch
+	bytes   int64             // record value bytes read this epoch
+
+	rb *rowBuilder
+}
+
+func newProcessor(g *group, pc consumers.PartitionContext) *processor {
+	log := pc.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &processor{
+		g: g, pc: pc, log: log.With("topic", pc.Topic, "partition", pc.Partition),
+		files: make(map[fileKey]*file), covered: make(map[fileKey]int64),
+		minEnd: -1, last: -1, commit: -1,
+	}
+}
+
+// Process implements consumers.Processor: it adds records to the epoch's
+// files and flushes when the epoch holds FlushRecords records or
+// FlushBytes bytes.
+func (p *processor) Process(ctx context.Context, recs []*kgo.Record) (int64, error) {
+	commit := int64(-1)
+	for _, r := range recs {
+		if r.Offset <= p.last {
+			continue // never twice within one assignment
+		}
+		if err := p.add(ctx, r); err != nil {
+			return commit, err
+		}
+		if p.records >= p.g.opts.FlushRecords || p.bytes >= p.g.opts.FlushBytes {
+			c, err := p.Flush(ctx)
+			if err != nil {
+				return commit, err
+			}
+			if c >= 0 {
+				commit = c
+			}
+		}
+	}
+	return commit, nil
+}
+
+func (p *processor) add(ctx context.Context, r *kgo.Record) error {
+	p.records++
+	p.bytes += int64(len(r.Value))
+	done := func() error { p.last = r.Offset; return nil }
+
+	var d decoded
+	err := retry(ctx, p.log, "decoding", func() error {
+		var err error
+		d, err = p.g.decode(ctx, r.Value)
+		return err
+	})
+	if err != nil {
+		if !isPermanent(err) {
+			return err // ctx ended
+		}
+		if err := p.deadLetter(ctx, r, err); err != nil {
+			return err
+		}
+		return done()
+	}
+	at, ok := d.table.eventTime(d.native)
+	if !ok {
+		at = r.Timestamp
+	}
+	hour := at.UTC().Truncate(time.Hour)
+	key := fileKey{hour: hour.Unix(), schema: d.table.id}
+	if h, ok := p.covered[key]; ok && r.Offset <= h {
+		p.g.metrics.skipped.Inc()
+		return done()
+	}
+	f := p.files[key]
+	if f == nil {
+		name := p.g.layout.Key(p.pc.Topic, p.pc.Partition, hour, r.Offset)
+		var (
+			h      int64
+			exists bool
+		)
+		err := retry(ctx, p.log, "probing the store", func() error {
+			var err error
+			h, exists, err = p.g.opts.Store.Stat(ctx, name)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if exists {
+			// An earlier writer landed this file: its records are there up
+			// to h, and this epoch must reach h before it may commit.
+			p.log.Info("warehouse file exists already; skipping the records it holds", "file", name, "horizon", h)
+			p.covered[key] = h
+			p.minEnd = max(p.minEnd, h)
+			p.g.metrics.skipped.Inc()
+			return done()
+		}
+		staged, err := p.g.opts.Store.Create(ctx, name)
+		if err != nil {
+			return err
+		}
+		f = newFile(name, d.table, r.Offset, p.pc.Topic, p.pc.Partition, staged, p.g.fileOpts)
+		p.files[key] = f
+	}
+	row, size, err := p.row(d, r)
+	if err != nil {
+		// The record decoded but does not fit its own schema's columns: a
+		// bug or a goavro surprise, never fixed by retrying.
+		if err := p.deadLetter(ctx, r, fmt.Errorf("converting to Parquet (schema id %d): %w", d.table.id, err)); err != nil {
+			return err
+		}
+		return done()
+	}
+	if err := f.add(row, size, r.Offset); err != nil {
+		return err
+	}
+	return done()
+}
+
+// row shreds a decoded record and the Kafka metadata into a Parquet row.
+func (p *processor) row(d decoded, r *kgo.Record) (parquet.Row, int, error) {
+	m := d.table.mapping
+	if p.rb == nil || len(p.rb.cols) != m.columns {
+		p.rb = newRowBuilder(m.columns)
+	}
+	rb := p.rb
+	rb.reset()
+	if err := m.root.shred(rb, d.native, 0, 0); err != nil {
+		return nil, 0, err
+	}
+	topic, _, _ := convString(r.Topic)
+	rb.add(m.meta, topic.Level(0, 0, m.meta), len(r.Topic))
+	rb.add(m.meta+1, parquet.Int32Value(r.Partition).Level(0, 0, m.meta+1), 4)
+	rb.add(m.meta+2, parquet.Int64Value(r.Offset).Level(0, 0, m.meta+2), 8)
+	rb.add(m.meta+3, parquet.Int64Value(r.Timestamp.UnixMilli()).Level(0, 0, m.meta+3), 8)
+	n := 0
+	for _, c := range rb.cols {
+		n += len(c)
+	}
+	return rb.appendRow(make(parquet.Row, 0, n)), rb.bytes, nil
+}
+
+func (p *processor) deadLetter(ctx context.Context, r *kgo.Record, cause error) error {
+	p.log.Warn("record cannot be written to the warehouse; sending it to the dead-letter topic", "offset", r.Offset, "error", cause)
+	p.g.metrics.deadLettered.Inc()
+	if p.pc.DeadLetter == nil {
+		return fmt.Errorf("warehouse: offset %d: %w (and there is no dead-letter topic)", r.Offset, cause)
+	}
+	if err := p.pc.DeadLetter(ctx, r, cause); err != nil {
+		return fmt.Errorf("warehouse: writing offset %d to the dead-letter topic: %w", r.Offset, err)
+	}
+	return nil
+}
+
+// Flush implements consumers.Processor: it publishes every file of the
+// epoch and returns the offset after the epoch, or -1 while the epoch is
+// empty or must still reach the horizon of a file an earlier writer left.
+func (p *processor) Flush(ctx context.Context) (int64, error) {
+	if p.last < 0 || p.last+1 == p.commit {
+		return -1, nil
+	}
+	if p.last < p.minEnd {
+		p.log.Debug("not flushing yet: an earlier writer's file reaches further", "last", p.last, "horizon", p.minEnd)
+		return -1, nil
+	}
+	start := time.Now()
+	files := make([]*file, 0, len(p.files))
+	for _, f := range p.files {
+		files = append(files, f)
+	}
+	slices.SortFunc(files, func(a, b *file) int { return cmp.Compare(a.key, b.key) })
+	for i, f := range files {
+		err := f.publish(ctx, p.last)
+		if errors.Is(err, ErrExists) {
+			err = p.raced(ctx, f)
+		}
+		if err != nil {
+			for _, rest := range files[i+1:] {
+				rest.abort()
+			}
+			p.files = make(map[fileKey]*file)
+			return -1, fmt.Errorf("warehouse: flushing %s/%d (nothing committed past offset %d; the next owner re-reads from there): %w",
+				p.pc.Topic, p.pc.Partition, p.commit, err)
+		}
+		p.g.metrics.files.Inc()
+		p.g.metrics.rows.Add(float64(f.rows))
+	}
+	p.g.metrics.flushSeconds.Observe(time.Since(start).Seconds())
+	if len(files) > 0 {
+		p.log.Debug("flushed", "files", len(files), "through_offset", p.last, "took", time.Since(start))
+	}
+	clear(p.files)
+	clear(p.covered)
+	p.minEnd = -1
+	p.records, p.bytes = 0, 0
+	p.commit = p.last + 1
+	return p.commit, nil
+}
+
+// raced handles a file name another writer created between this
+// processor's probe and its upload. If that file reaches this epoch's
+// horizon it holds everything this one would have; if not, committing
+// could skip records, so the processor stops and leaves the partition to
+// a fresh start that probes again.
+func (p *processor) raced(ctx context.Context, f *file) error {
+	h, exists, err := p.g.opts.Store.Stat(ctx, f.key)
+	if err != nil {
+		return fmt.Errorf("%s was created by another writer and cannot be read: %w", f.key, err)
+	}
+	if exists && h >= p.last {
+		p.log.Warn("another writer created the same file first; it holds these records already", "file", f.key, "horizon", h)
+		return nil
+	}
+	return fmt.Errorf("another writer (a consumer that lost this partition?) created %s holding offsets only up to %d, short of %d", f.key, h, p.last)
+}
+
+// Close implements consumers.Processor: unflushed files are dropped.
+func (p *processor) Close() {
+	for _, f := range p.files {
+		f.abort()
+	}
+	clear(p.files)
+}
