@@ -50,11 +50,12 @@ func (l Limit) Ceiling() float64 {
 //
 // Two token buckets model the two windows. A bucket of size b and rate r
 // lets b+r·w requests through in any window w, so the steady bucket holds
-// only the headroom's worth of tokens and refills at (1-headroom) of the
-// limit: any steady window then sees at most the limit, however the
-// requests fall, and sustained sending runs at (1-headroom) of the ceiling.
-// The burst bucket holds one token, which spaces requests so no burst
-// window is ever exceeded either.
+// half the headroom's worth of tokens and refills at (1-headroom) of the
+// limit: any steady window then sees at most the limit less half the
+// headroom, however the requests fall (the other half absorbs latency
+// jitter between our clock and Klaviyo's), and sustained sending runs at
+// (1-headroom) of the ceiling. The burst bucket holds one token, which
+// spaces requests so no burst window is exceeded either.
 type pacer struct {
 	burst  *rate.Limiter
 	steady *rate.Limiter
@@ -73,7 +74,7 @@ func newPacer(l Limit, headroom float64) *pacer {
 		headroom = 0
 	}
 	keep := 1 - headroom
-	steadyBucket := int(float64(l.Steady) * headroom)
+	steadyBucket := int(float64(l.Steady) * headroom / 2)
 	if steadyBucket < 1 {
 		steadyBucket = 1
 	}
