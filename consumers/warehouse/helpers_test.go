@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -215,7 +216,7 @@ func (d *deadLetters) send(_ context.Context, r *kgo.Record, _ error) error {
 
 func testProcessor(t testing.TB, g *group, topic string, p int32, dl *deadLetters) *processor {
 	t.Helper()
-	pc := consumers.PartitionContext{Group: "test", Topic: topic, Partition: p}
+	pc := consumers.PartitionContext{Group: "test", Topic: topic, Partition: p, Logger: slog.New(slog.DiscardHandler)}
 	if dl != nil {
 		pc.DeadLetter = dl.send
 	}
