@@ -219,8 +219,22 @@ func (p *Processor) sendBatch(ctx context.Context) error {
 		batch = append(batch, it)
 		size += it.ev.Size()
 	}
-	if err := p.deliver(ctx, batch); err != nil {
+	var rejected []rejection
+	if err := p.deliver(ctx, batch, &rejected); err != nil {
 		return err
+	}
+	if len(rejected) == len(batch) && len(batch) >= systemicRejection {
+		// Every event of a sizeable batch refused one by one is not bad
+		// data but a bad setup (a revision Klaviyo no longer serves, a
+		// proxy in the way): stop, uncommitted, rather than dead-letter
+		// the stream.
+		return fmt.Errorf("klaviyo: all %d events of a batch were rejected, which points at the configuration (klaviyo.revision, klaviyo.base_url) rather than the events; stopping without committing: %w",
+			len(batch), rejected[0].cause)
+	}
+	for _, r := range rejected {
+		if err := p.deadLetter(ctx, r.rec, "rejected", r.cause); err != nil {
+			return err
+		}
 	}
 	for i := range p.buf[:n] {
 		p.bufBytes -= p.buf[i].ev.Size()
@@ -229,10 +243,20 @@ func (p *Processor) sendBatch(ctx context.Context) error {
 	return nil
 }
 
+// systemicRejection is the smallest batch whose complete rejection stops
+// the group instead of filling the dead-letter topic.
+const systemicRejection = 16
+
+// rejection is an event Klaviyo refused, with its answer.
+type rejection struct {
+	rec   *kgo.Record
+	cause error
+}
+
 // deliver sends batch, and when Klaviyo rejects it, splits it until the
-// rejected events are found: those go to the dead-letter topic with
-// Klaviyo's error, the others still go to Klaviyo.
-func (p *Processor) deliver(ctx context.Context, batch []pending) error {
+// rejected events are found: those are added to rejected (for the
+// dead-letter topic, with Klaviyo's error), the others still go to Klaviyo.
+func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]rejection) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -256,11 +280,12 @@ func (p *Processor) deliver(ctx context.Context, batch []pending) error {
 	case !errors.As(err, &apiErr) || !apiErr.Rejected():
 		return err
 	case len(batch) == 1:
-		return p.deadLetter(ctx, batch[0].rec, "rejected", err)
+		*rejected = append(*rejected, rejection{batch[0].rec, err})
+		return nil
 	case len(batch) < p.o.IsolateBelow:
 		p.log.Info("klaviyo rejected a batch; sending its events one by one", "events", len(batch), "err", err)
 		for i := range batch {
-			if err := p.deliver(ctx, batch[i:i+1]); err != nil {
+			if err := p.deliver(ctx, batch[i:i+1], rejected); err != nil {
 				return err
 			}
 		}
@@ -268,10 +293,10 @@ func (p *Processor) deliver(ctx context.Context, batch []pending) error {
 	default:
 		p.log.Info("klaviyo rejected a batch; splitting it", "events", len(batch), "err", err)
 		half := len(batch) / 2
-		if err := p.deliver(ctx, batch[:half]); err != nil {
+		if err := p.deliver(ctx, batch[:half], rejected); err != nil {
 			return err
 		}
-		return p.deliver(ctx, batch[half:])
+		return p.deliver(ctx, batch[half:], rejected)
 	}
 }
 

@@ -303,3 +303,21 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("dry-run log should name the metric and mask the email:\n%s", logs)
 	}
 }
+
+// When every event of a sizeable batch is refused, the setup is wrong, not
+// the data: the partition stops uncommitted instead of dead-lettering all.
+func TestProcessorStopsWhenEverythingIsRejected(t *testing.T) {
+	h := newHarness(t, harnessOptions{client: ClientOptions{Revision: "v3"}}) // the fake wants YYYY-MM-DD
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	if _, err := p.Process(ctx, h.records(decisions("all-bad", 40)...)); err != nil {
+		t.Fatal(err)
+	}
+	commit, err := p.Flush(ctx)
+	if err == nil || commit != -1 || !strings.Contains(err.Error(), "klaviyo.revision") {
+		t.Fatalf("flush: commit %d, err %v; want a stop naming the configuration", commit, err)
+	}
+	if n := len(h.deadLetters()); n != 0 {
+		t.Errorf("%d events dead-lettered for a configuration error", n)
+	}
+}
