@@ -2,10 +2,92 @@ package main
 
 import (
 	"context"
-	"errors"
+
+	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/consumers/warehouse"
+	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/connect"
+	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// runWarehouse runs the warehouse consumer group until ctx ends.
+// runWarehouse runs the warehouse consumer group until ctx ends: it reads
+// the .deduped topics and writes them as Parquet files to a local
+// directory or an S3-compatible bucket.
 func runWarehouse(ctx context.Context, env consumerEnv) error {
-	return errors.New("the warehouse consumer is not built yet")
+	cfg := env.Config
+	kafka, err := connect.KafkaOpts(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	src, err := connect.SchemaRegistry(cfg.SchemaRegistry)
+	if err != nil {
+		return err
+	}
+	store, err := warehouseStore(ctx, cfg.Warehouse)
+	if err != nil {
+		return err
+	}
+	log := env.Log.With("consumer", "warehouse")
+	log.Info("warehouse: writing Parquet files", "store", store.String())
+	w := cfg.Warehouse
+	topics := make([]string, 0, len(cfg.Topics.Raw()))
+	for _, raw := range cfg.Topics.Raw() {
+		topics = append(topics, cfg.Topics.Deduped(raw))
+	}
+	g, err := warehouse.New(warehouse.Options{
+		Group:   w.Group,
+		Topics:  topics,
+		Decoder: schemas.NewRegistry(src),
+		Schemas: func(ctx context.Context, id int) (string, error) {
+			s, err := src.SchemaByID(ctx, id)
+			return s.Schema, err
+		},
+		Store:         store,
+		FlushInterval: w.FlushInterval,
+		FlushRecords:  w.FlushRecords,
+		FlushBytes:    int64(w.FlushBytes),
+		RowGroupBytes: int64(w.RowGroupBytes),
+		Metrics:       env.Metrics,
+	})
+	if err != nil {
+		return err
+	}
+	start := cfg.Consumers.StartFrom
+	if env.Dev {
+		start = consumers.StartEarliest
+	}
+	return consumers.Run(ctx, consumers.Options{
+		Kafka:           kafka,
+		StartFrom:       start,
+		DeadLetterTopic: cfg.Topics.DeadLetter(),
+		Logger:          log,
+		Metrics:         env.Metrics,
+		Health:          env.Health,
+		CommitInterval:  cfg.Consumers.CommitInterval,
+		ShutdownTimeout: cfg.Consumers.ShutdownTimeout,
+	}, g)
+}
+
+// warehouseStore is the S3 store when a bucket is configured, else the
+// local directory.
+func warehouseStore(ctx context.Context, w config.Warehouse) (warehouse.Store, error) {
+	if !w.S3.Enabled() {
+		return warehouse.NewLocalStore(w.Dir)
+	}
+	s, err := warehouse.NewS3Store(warehouse.S3Options{
+		Endpoint:  w.S3.Endpoint,
+		Bucket:    w.S3.Bucket,
+		Prefix:    w.S3.Prefix,
+		Region:    w.S3.Region,
+		PathStyle: w.S3.PathStyle,
+		UseSSL:    w.S3.SSL(),
+		SpoolDir:  w.SpoolDir,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Check(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
