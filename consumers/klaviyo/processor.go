@@ -301,7 +301,9 @@ func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]re
 }
 
 func (p *Processor) deadLetter(ctx context.Context, rec *kgo.Record, reason string, cause error) error {
-	p.log.Warn("klaviyo: dead-lettering record", "offset", rec.Offset, "reason", reason, "err", cause)
+	// The runner logs the dead letter with its cause; Klaviyo's error
+	// detail may quote an email, so it stays out of this line.
+	p.log.Debug("klaviyo: dead-lettering record", "offset", rec.Offset, "reason", reason)
 	if p.pc.DeadLetter == nil {
 		return fmt.Errorf("klaviyo: no dead-letter topic for offset %d: %w", rec.Offset, cause)
 	}
