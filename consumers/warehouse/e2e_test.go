@@ -1,0 +1,141 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/internal/connect"
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+// TestTimeFlushWritesQuietPartition runs the group through the real runner
+// on an in-process Kafka: three records, far below every size limit, land
+// as a file once the flush interval passes, and the offsets are committed.
+func TestTimeFlushWritesQuietPartition(t *testing.T) {
+	k := newKit(t)
+	s := localTestStore(t)
+	topic := k.deduped(schemas.KindDecisionMade)
+	prod := k.env.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, e := range sampleDecisions(3) {
+		r := k.record(t, e, 1, 0)
+		r.Offset, r.Timestamp = 0, time.Time{}
+		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("producing record %d: %v", i, err)
+		}
+	}
+	g, err := New(Options{Group: "wh-test", Topics: []string{topic}, Decoder: k.decoder, Schemas: k.source, Store: s,
+		FlushInterval: 100 * time.Millisecond, FlushRecords: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafka, err := connect.KafkaOpts(k.env.Config.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- consumers.Run(runCtx, consumers.Options{Kafka: kafka, StartFrom: consumers.StartEarliest,
+			DeadLetterTopic: k.env.Config.Topics.DeadLetter(), Logger: slog.New(slog.DiscardHandler),
+			CommitInterval: 50 * time.Millisecond}, g)
+	}()
+	adm := kadm.NewClient(k.env.Client(t))
+	// Wait for the commit, which comes only after the file is durable.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for committed := int64(-1); committed != 3; {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("offset 3 not committed in time (at %d)", committed)
+		case err := <-done:
+			t.Fatalf("the runner stopped: %v", err)
+		case <-tick.C:
+		}
+		offs, err := adm.FetchOffsets(ctx, "wh-test")
+		if err == nil {
+			if o, ok := offs.Lookup(topic, 1); ok {
+				committed = o.At
+			}
+		}
+	}
+	stop()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	checkOnce(t, offsetCounts(t, s), 3)
+}
+
+// TestSchemaChangeStartsNewFile: a record written with a newer schema id
+// goes to a file of its own, whose columns include the new field, even in
+// the same hour as records of the older id.
+func TestSchemaChangeStartsNewFile(t *testing.T) {
+	k := newKit(t)
+	s := localTestStore(t)
+	ctx := context.Background()
+	topic := k.deduped(schemas.KindDecisionMade)
+	v2 := strings.Replace(schemas.KindDecisionMade.Source(), `{"name": "raw_json"`,
+		`{"name": "channel", "type": ["null", "string"], "default": null},
+    {"name": "raw_json"`, 1)
+	cl, err := connect.SchemaRegistry(k.env.Config.SchemaRegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := cl.CreateSchema(ctx, schemas.Subject(topic), sr.Schema{Schema: v2, Type: sr.TypeAvro})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := goavro.NewCodec(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := sampleDecisions(2)
+	evs[1].(*schemas.DecisionMade).OccurredAt = evs[0].(*schemas.DecisionMade).OccurredAt
+	old := k.record(t, evs[0], 0, 0)
+	native := evs[1].Native()
+	native["channel"] = goavro.Union("string", "email")
+	var hdr sr.ConfluentHeader
+	val, err := hdr.AppendEncode(nil, ss.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if val, err = codec.BinaryFromNative(val, native); err != nil {
+		t.Fatal(err)
+	}
+	newer := k.record(t, evs[1], 0, 1)
+	newer.Value = val
+
+	g, err := newGroup(Options{Group: "g", Topics: []string{topic}, Decoder: k.decoder, Schemas: k.source, Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testProcessor(t, g, topic, 0, nil)
+	if _, err := p.Process(ctx, []*kgo.Record{old, newer}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := p.Flush(ctx); err != nil || c != 2 {
+		t.Fatalf("Flush = %d, %v", c, err)
+	}
+	files := parquetFiles(t, s.files(t))
+	if len(files) != 2 {
+		t.Fatalf("%d files, want 2 (one per schema id): %v", len(files), files)
+	}
+	rows := arrowFileRows(t, files[1])
+	if len(rows) != 1 || rows[0]["channel"] != "email" {
+		t.Fatalf("the newer schema's file holds %v, want one row with channel=email", rows)
+	}
+	if _, ok := arrowFileRows(t, files[0])[0]["channel"]; ok {
+		t.Fatal("the older schema's file has the newer schema's column")
+	}
+}
