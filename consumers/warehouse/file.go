@@ -39,6 +39,9 @@ type file struct {
 func newFile(key string, t *table, first int64, topic string, partition int32, staged Staged, opts fileOptions) *file {
 	w := parquet.NewWriter(staged, t.mapping.schema,
 		parquet.Compression(opts.codec),
+		// Pages are flushed (compressed into the row group) at this size;
+		// the 256KiB default per column adds up over many open files.
+		parquet.PageBufferSize(64<<10),
 		parquet.CreatedBy("hookbridge", "", ""),
 		parquet.KeyValueMetadata(metaSchemaID, strconv.Itoa(t.id)),
 		parquet.KeyValueMetadata(metaTopic, topic),

@@ -39,6 +39,10 @@ type Options struct {
 	// RowGroupBytes caps the estimated uncompressed size of a row group:
 	// each open file holds at most about this much in memory.
 	RowGroupBytes int64
+	// MaxOpenFiles flushes a partition once it has this many files open
+	// (event hours × schema ids), bounding memory for late or replayed
+	// events spread over many hours; default 64.
+	MaxOpenFiles int
 	// CompressionLevel is the zstd level (1 fastest … 4 best); default 1.
 	CompressionLevel int
 	// Metrics, when set, gets the warehouse's own metrics.
@@ -57,6 +61,9 @@ func (o *Options) defaults() error {
 	}
 	if o.RowGroupBytes <= 0 {
 		o.RowGroupBytes = 64 << 20
+	}
+	if o.MaxOpenFiles <= 0 {
+		o.MaxOpenFiles = 64
 	}
 	if o.CompressionLevel <= 0 {
 		o.CompressionLevel = 1

@@ -36,7 +36,7 @@ type kit struct {
 	decoder Decoder
 }
 
-func newKit(t *testing.T) *kit {
+func newKit(t testing.TB) *kit {
 	t.Helper()
 	env := testkit.Start(t)
 	cl, err := connect.SchemaRegistry(env.Config.SchemaRegistry)

@@ -91,7 +91,7 @@ func (p *processor) Process(ctx context.Context, recs []*kgo.Record) (int64, err
 		if err := p.add(ctx, r); err != nil {
 			return commit, err
 		}
-		if p.records >= p.g.opts.FlushRecords || p.bytes >= p.g.opts.FlushBytes {
+		if p.records >= p.g.opts.FlushRecords || p.bytes >= p.g.opts.FlushBytes || len(p.files) >= p.g.opts.MaxOpenFiles {
 			c, err := p.Flush(ctx)
 			if err != nil {
 				return commit, err
