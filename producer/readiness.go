@@ -45,7 +45,7 @@ func (s *Server) watchKafka(ctx context.Context) {
 		s.kafkaErr.Store(nil)
 		return
 	}
-	for {
+	for first := true; ; {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		err := s.opts.Kafka.Ping(pctx)
 		cancel()
@@ -56,15 +56,16 @@ func (s *Server) watchKafka(ctx context.Context) {
 		if err != nil {
 			err = fmt.Errorf("kafka unreachable: %w", err)
 			s.kafkaErr.Store(&err)
-			if was == nil {
+			if was == nil || first {
 				s.log.Warn("kafka is unreachable", "err", err)
 			}
 		} else {
 			s.kafkaErr.Store(nil)
-			if was != nil {
+			if was != nil && !first {
 				s.log.Info("kafka is reachable again")
 			}
 		}
+		first = false
 		select {
 		case <-ctx.Done():
 			return

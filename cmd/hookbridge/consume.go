@@ -61,7 +61,7 @@ func cmdConsume(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, std.err).With("group", args[0])
+	log := newLogger(cfg.Log, std.err)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	checks := &health.Checks{}

@@ -3,8 +3,182 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/devstack"
+	"github.com/hookbridge/hookbridge/internal/health"
+	"github.com/hookbridge/hookbridge/internal/topics"
 )
 
+const devUsage = `
+Runs everything in one process: an embedded Kafka (franz-go kfake, persisted
+under --data-dir) and schema registry (srfake; schema ids survive restarts),
+the receiver, and the dedupe, Klaviyo (dry-run unless HOOKBRIDGE_KLAVIYO_API_KEY
+is set) and warehouse consumers. Where HOOKBRIDGE_PIQUE_SECRETS or
+HOOKBRIDGE_PRODUCT_AGENTS_TOKEN are unset it makes dev secrets, keeps them in
+<data-dir>/dev-secrets.json, and prints them. For development only.`
+
 func cmdDev(ctx context.Context, args []string, std stdio) error {
-	return errors.New("not built yet")
+	fs := newFlags("dev [flags]", devUsage, std)
+	cfgPath := configFlag(fs)
+	dataDir := fs.String("data-dir", ".hookbridge", "where Kafka, the schema registry, the spool, the warehouse and the dev secrets live")
+	listen := fs.String("listen", "127.0.0.1:8080", "receiver address")
+	kafkaListen := fs.String("kafka-listen", "127.0.0.1:9092", "embedded Kafka address")
+	registryListen := fs.String("registry-listen", "127.0.0.1:8081", "embedded schema registry address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, set := os.LookupEnv("HOOKBRIDGE_LOG_FORMAT"); !set {
+		os.Setenv("HOOKBRIDGE_LOG_FORMAT", "text")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, std.err)
+	stack, err := devstack.Start(devstack.Options{DataDir: *dataDir, KafkaAddr: *kafkaListen, RegistryAddr: *registryListen, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	secrets, err := devConfig(cfg, stack, *dataDir)
+	if err != nil {
+		return err
+	}
+	if err := applyTopics(ctx, cfg, 1); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", *listen, err)
+	}
+	printDevBanner(std.out, cfg, stack, *dataDir, ln.Addr().String(), secrets)
+	return runDev(ctx, cfg, log, ln)
+}
+
+// devConfig points cfg at the embedded stack and fills in what dev
+// defaults: dev secrets, and spool and warehouse folders under the data dir.
+// It returns the secrets it made up, to print.
+func devConfig(cfg *config.Config, stack *devstack.Stack, dataDir string) (*devstack.Secrets, error) {
+	cfg.Kafka = config.Kafka{Brokers: stack.Brokers(), ClientID: "hookbridge-dev"}
+	cfg.SchemaRegistry = config.SchemaRegistry{URL: stack.RegistryURL()}
+	cfg.Topics.ReplicationFactor = 1
+	if _, set := os.LookupEnv("HOOKBRIDGE_SPOOL_DIR"); !set {
+		cfg.Receiver.Spool.Dir = filepath.Join(dataDir, "spool")
+	}
+	if _, set := os.LookupEnv("HOOKBRIDGE_WAREHOUSE_DIR"); !set {
+		cfg.Warehouse.Dir = filepath.Join(dataDir, "warehouse")
+	}
+	if _, set := os.LookupEnv("HOOKBRIDGE_WAREHOUSE_FLUSH_INTERVAL"); !set {
+		cfg.Warehouse.FlushInterval = 5 * time.Second
+	}
+	rc := &cfg.Receiver
+	var made *devstack.Secrets
+	if len(rc.Pique.Secrets) == 0 || (rc.ProductAgents.Auth == "token" && rc.ProductAgents.Token == "") {
+		s, err := devstack.LoadOrCreateSecrets(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("dev secrets: %w", err)
+		}
+		made = &s
+		if len(rc.Pique.Secrets) == 0 {
+			rc.Pique.Secrets = []config.Secret{config.Secret(s.PiqueSecret)}
+		}
+		if rc.ProductAgents.Auth == "token" && rc.ProductAgents.Token == "" {
+			rc.ProductAgents.Token = config.Secret(s.ProductAgentsToken)
+		}
+	}
+	return made, cfg.Validate()
+}
+
+// applyTopics creates hookbridge's topics (idempotent).
+func applyTopics(ctx context.Context, cfg *config.Config, replication int16) error {
+	cl, err := newKafkaClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = topics.Apply(actx, kadm.NewClient(cl), replication, topics.Specs(cfg.Topics))
+	return err
+}
+
+// runDev runs the receiver and every consumer group until ctx ends. A
+// consumer that stops with an error is logged and the rest keep running;
+// the receiver stopping ends dev.
+func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Listener) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	checks := &health.Checks{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for name, runGroup := range consumerGroups() {
+		env := consumerEnv{Config: cfg, Log: log, Health: checks, Dev: true,
+			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"group": name}, reg)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := runGroup(ctx, env); err != nil && !errors.Is(err, context.Canceled) {
+				env.Log.Error("consumer group stopped; the others keep running", "consumer", name, "err", err)
+			}
+		}()
+	}
+	err := runReceiver(ctx, receiverEnv{Config: cfg, Log: log, Metrics: reg, Health: checks, Listener: ln})
+	cancel()
+	wg.Wait()
+	return err
+}
+
+func printDevBanner(w io.Writer, cfg *config.Config, stack *devstack.Stack, dataDir, addr string, made *devstack.Secrets) {
+	url := "http://" + addr
+	klaviyo := "dry-run (set HOOKBRIDGE_KLAVIYO_API_KEY to send)"
+	if cfg.Klaviyo.APIKey != "" {
+		klaviyo = "sending to " + cfg.Klaviyo.BaseURL
+	}
+	fmt.Fprintf(w, `
+hookbridge dev is running
+  receiver         %[1]s  (POST /webhooks/pique, /webhooks/product-agents; GET /healthz /readyz /metrics)
+  kafka            %[2]s
+  schema registry  %[3]s
+  data             %[4]s
+  consumers        dedupe, klaviyo: %[5]s, warehouse → %[6]s
+`, url, stack.Brokers()[0], stack.RegistryURL(), dataDir, klaviyo, cfg.Warehouse.Dir)
+	if made != nil {
+		fmt.Fprintf(w, `
+dev secrets (kept in %s; send-sample finds them there):
+  HOOKBRIDGE_PIQUE_SECRETS=%s
+  HOOKBRIDGE_PRODUCT_AGENTS_TOKEN=%s
+`, devstack.SecretsFile(dataDir), made.PiqueSecret, made.ProductAgentsToken)
+	}
+	fmt.Fprintf(w, `
+Try next, in another terminal:
+  go run ./cmd/hookbridge send-sample --source pique --url %[1]s --count 20 --duplicates 0.3
+  go run ./cmd/hookbridge send-sample --source product-agents --url %[1]s --count 20
+  go run ./cmd/hookbridge tail --topic %[2]s --from earliest
+  go run ./cmd/hookbridge tail --topic %[2]s.deduped --from earliest
+
+`, url, cfg.Topics.Pique())
+}
+
+// newKafkaClient returns a plain client for cfg's cluster.
+func newKafkaClient(cfg *config.Config, opts ...kgo.Opt) (*kgo.Client, error) {
+	base, err := connectKafka(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return kgo.NewClient(append(base, opts...)...)
 }

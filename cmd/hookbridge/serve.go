@@ -2,9 +2,36 @@ package main
 
 import (
 	"context"
-	"errors"
+	"net"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hookbridge/hookbridge/internal/health"
 )
 
 func cmdServe(ctx context.Context, args []string, std stdio) error {
-	return errors.New("not built yet")
+	fs := newFlags("serve [--config FILE]", `
+Runs the webhook receiver: POST /webhooks/pique, POST /webhooks/product-agents,
+GET /healthz, /readyz and /metrics. It runs from the environment alone
+(HOOKBRIDGE_KAFKA_BROKERS, HOOKBRIDGE_SCHEMA_REGISTRY_URL, HOOKBRIDGE_PIQUE_SECRETS,
+HOOKBRIDGE_PRODUCT_AGENTS_TOKEN, ...) or from a YAML file; see the README.`, std)
+	cfgPath := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Receiver.CheckSecrets(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Receiver.Listen)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return runReceiver(ctx, receiverEnv{Config: cfg, Log: newLogger(cfg.Log, std.err), Metrics: reg, Health: &health.Checks{}, Listener: ln})
 }

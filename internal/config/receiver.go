@@ -17,6 +17,9 @@ type Receiver struct {
 	// AckDeadline bounds the wait for Kafka's ack before a retrying source
 	// (Pique) gets 503; Svix gives up on a request after 15s.
 	AckDeadline time.Duration `yaml:"ack_deadline"` // HOOKBRIDGE_ACK_DEADLINE; default 10s
+	// Linger is how long the producer waits to fill a batch; concurrent
+	// webhooks share batches and requests to the broker.
+	Linger time.Duration `yaml:"linger"` // HOOKBRIDGE_PRODUCER_LINGER; default 2ms
 	// RetryAfter is the Retry-After sent with 503 and 429.
 	RetryAfter    time.Duration       `yaml:"retry_after"` // default 5s
 	Spool         Spool               `yaml:"spool"`
@@ -76,6 +79,7 @@ func (r *Receiver) setDefaults() {
 	orDefault(&r.IdleTimeout, 60*time.Second)
 	orDefault(&r.AckDeadline, 10*time.Second)
 	orDefault(&r.RetryAfter, 5*time.Second)
+	orDefault(&r.Linger, 2*time.Millisecond)
 	orDefault(&r.Spool.Dir, "spool")
 	orDefault(&r.Spool.MaxBytes, 1<<30)
 	orDefault(&r.Spool.Deadline, 2*time.Second)
@@ -94,6 +98,7 @@ func (r *Receiver) applyEnv(env Env) error {
 	return errors.Join(
 		envByteSize(env, "HOOKBRIDGE_BODY_LIMIT", &r.BodyLimit),
 		envDuration(env, "HOOKBRIDGE_ACK_DEADLINE", &r.AckDeadline),
+		envDuration(env, "HOOKBRIDGE_PRODUCER_LINGER", &r.Linger),
 		envByteSize(env, "HOOKBRIDGE_SPOOL_MAX_BYTES", &r.Spool.MaxBytes),
 		envDuration(env, "HOOKBRIDGE_SPOOL_DEADLINE", &r.Spool.Deadline),
 		envSecrets(env, "HOOKBRIDGE_PIQUE_SECRETS", &r.Pique.Secrets),
