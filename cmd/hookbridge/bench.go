@@ -2,9 +2,95 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookbridge/hookbridge/internal/loadtest"
 )
 
 func cmdBench(ctx context.Context, args []string, std stdio) error {
-	return errors.New("not built yet")
+	fs := newFlags("bench [flags]", `
+Load-tests a receiver: posts pre-signed webhooks (secrets as for send-sample)
+at a fixed concurrency for a fixed time, reports requests/s, p50/p90/p99
+latency and errors, then reads the topic (brokers from --config / HOOKBRIDGE_*)
+and checks that every acknowledged webhook is in Kafka. Sends only to
+loopback addresses unless --allow-remote is given.`, std)
+	cfgPath := configFlag(fs)
+	url := fs.String("url", "http://127.0.0.1:8080", "receiver base URL")
+	source := fs.String("source", "pique", "pique or product-agents")
+	conns := fs.Int("connections", 64, "concurrent connections")
+	dur := fs.Duration("duration", 10*time.Second, "how long to send")
+	maxReq := fs.Int("max-requests", 600000, "upper bound on requests (all are signed before the run)")
+	size := fs.Int("body-size", 600, "body size in bytes")
+	dataDir := fs.String("data-dir", ".hookbridge", "where 'hookbridge dev' keeps its dev secrets")
+	verify := fs.Bool("verify", true, "check that every acknowledged webhook is in Kafka")
+	remote := fs.Bool("allow-remote", false, "allow a non-loopback --url")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(*url, "http://"), "https://")
+	if !*remote && !loadtest.Loopback(strings.SplitN(host, "/", 2)[0]) {
+		return fmt.Errorf("--url %s is not a loopback address; pass --allow-remote to load a remote receiver", *url)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	sign, err := sampleSigner(*source, *dataDir)
+	if err != nil {
+		return err
+	}
+	opts := loadtest.Options{URL: *url, Source: *source, Connections: *conns, Duration: *dur, MaxRequests: *maxReq, BodySize: *size, Sign: sign}
+	fmt.Fprintf(std.out, "signing %d %s webhooks of ~%d bytes...\n", *maxReq, *source, *size)
+	reqs, err := loadtest.Prepare(opts)
+	if err != nil {
+		return err
+	}
+	topic := cfg.Topics.Pique()
+	if *source == "product-agents" {
+		topic = cfg.Topics.ProductAgents()
+	}
+	kopts, err := connectKafka(cfg)
+	if err != nil {
+		return err
+	}
+	cl, err := newKafkaClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var from map[int32]kgo.Offset
+	if *verify {
+		if from, err = loadtest.EndOffsets(ctx, cl, topic); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(std.out, "sending for %s on %d connections to %s/webhooks/%s\n", *dur, *conns, *url, *source)
+	res := loadtest.Run(ctx, opts, reqs)
+	fmt.Fprintf(std.out, "sent %d, acknowledged %d, failed %d in %s: %.0f req/s; latency p50 %s p90 %s p99 %s max %s; statuses %v\n",
+		res.Sent, res.Acked, res.Failed, res.Elapsed.Round(time.Millisecond), res.RPS(),
+		res.P50.Round(time.Microsecond), res.P90.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Max.Round(time.Microsecond), res.Statuses)
+	if res.FirstError != nil {
+		fmt.Fprintf(std.out, "first transport error: %v\n", res.FirstError)
+	}
+	if res.Sent == len(reqs) {
+		fmt.Fprintln(std.out, "note: the pre-signed pool ran out before --duration; raise --max-requests")
+	}
+	if !*verify {
+		return nil
+	}
+	vctx, cancel := context.WithTimeout(ctx, loadtest.VerifyTimeout)
+	defer cancel()
+	missing, err := loadtest.Missing(vctx, kopts, topic, from, res.AckedIDs)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%d acknowledged webhooks are not in %s (e.g. %s)", len(missing), topic, missing[0])
+	}
+	fmt.Fprintf(std.out, "verified: all %d acknowledged webhooks are in %s\n", res.Acked, topic)
+	return nil
 }

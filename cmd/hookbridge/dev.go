@@ -38,6 +38,8 @@ func cmdDev(ctx context.Context, args []string, std stdio) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "receiver address")
 	kafkaListen := fs.String("kafka-listen", "127.0.0.1:9092", "embedded Kafka address")
 	registryListen := fs.String("registry-listen", "127.0.0.1:8081", "embedded schema registry address")
+	withReceiver := fs.Bool("receiver", true, "run the receiver (false: run it yourself with 'serve', e.g. to measure it alone)")
+	withConsumers := fs.Bool("consumers", true, "run the consumer groups")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,12 +63,14 @@ func cmdDev(ctx context.Context, args []string, std stdio) error {
 	if err := applyTopics(ctx, cfg, 1); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("--listen %s: %w", *listen, err)
+	var ln net.Listener
+	if *withReceiver {
+		if ln, err = net.Listen("tcp", *listen); err != nil {
+			return fmt.Errorf("--listen %s: %w", *listen, err)
+		}
 	}
-	printDevBanner(std.out, cfg, stack, *dataDir, ln.Addr().String(), secrets)
-	return runDev(ctx, cfg, log, ln)
+	printDevBanner(std.out, cfg, stack, *dataDir, *listen, secrets)
+	return runDev(ctx, cfg, log, ln, *withConsumers)
 }
 
 // devConfig points cfg at the embedded stack and fills in what dev
@@ -119,7 +123,7 @@ func applyTopics(ctx context.Context, cfg *config.Config, replication int16) err
 // runDev runs the receiver and every consumer group until ctx ends. A
 // consumer that stops with an error is logged and the rest keep running;
 // the receiver stopping ends dev.
-func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Listener) error {
+func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Listener, withConsumers bool) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	checks := &health.Checks{}
@@ -127,6 +131,9 @@ func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	defer cancel()
 	var wg sync.WaitGroup
 	for name, runGroup := range consumerGroups() {
+		if !withConsumers {
+			break
+		}
 		env := consumerEnv{Config: cfg, Log: log, Health: checks, Dev: true,
 			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"group": name}, reg)}
 		wg.Add(1)
@@ -137,7 +144,12 @@ func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 			}
 		}()
 	}
-	err := runReceiver(ctx, receiverEnv{Config: cfg, Log: log, Metrics: reg, Health: checks, Listener: ln})
+	var err error
+	if ln != nil {
+		err = runReceiver(ctx, receiverEnv{Config: cfg, Log: log, Metrics: reg, Health: checks, Listener: ln})
+	} else {
+		<-ctx.Done()
+	}
 	cancel()
 	wg.Wait()
 	return err
