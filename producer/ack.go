@@ -114,6 +114,9 @@ func (s *Server) setRetryAfter(c *fiber.Ctx) {
 
 // isJSON accepts application/json with any parameters (charset).
 func isJSON(contentType string) bool {
+	if contentType == "application/json" {
+		return true // the usual case, without parsing
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }

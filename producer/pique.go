@@ -1,8 +1,8 @@
 package producer
 
 import (
-	"encoding/json"
 	"errors"
+	json "github.com/goccy/go-json"
 
 	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/schemas"

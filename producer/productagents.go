@@ -1,7 +1,7 @@
 package producer
 
 import (
-	"encoding/json"
+	json "github.com/goccy/go-json"
 
 	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/schemas"

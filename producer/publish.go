@@ -87,13 +87,25 @@ func (p KafkaPublisher) Publish(ctx context.Context, rec *kgo.Record) error {
 
 // ProducerOpts are the franz-go options of the receiver's producer:
 // idempotent with acks=all (franz-go's defaults, stated so they cannot
-// silently change), unlimited retries within each record's deadline, and a
-// short linger so concurrent webhooks share batches.
+// silently change), unlimited retries within each record's deadline, a
+// short linger so concurrent webhooks share batches, and keys hashed as
+// the Java client does, so other producers agree on partitions.
+// Batches are lz4-compressed unless Compression overrides it.
 func ProducerOpts(linger time.Duration) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(linger),
-		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.SnappyCompression(), kgo.NoCompression()),
+		Compression("lz4"),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 	}
+}
+
+// Compression returns the batch compression option for a configured codec
+// name (none, snappy, lz4, zstd, gzip); put it after ProducerOpts.
+func Compression(name string) kgo.Opt {
+	codec := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(),
+		"zstd": kgo.ZstdCompression(), "gzip": kgo.GzipCompression(),
+	}[name]
+	return kgo.ProducerBatchCompression(codec, kgo.NoCompression())
 }

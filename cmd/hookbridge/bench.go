@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -78,6 +79,9 @@ loopback addresses unless --allow-remote is given.`, std)
 	}
 	if res.Sent == len(reqs) {
 		fmt.Fprintln(std.out, "note: the pre-signed pool ran out before --duration; raise --max-requests")
+	}
+	if res.Acked == 0 {
+		return errors.New("the receiver acknowledged nothing")
 	}
 	if !*verify {
 		return nil

@@ -35,7 +35,8 @@ func runReceiver(ctx context.Context, env receiverEnv) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(append(kopts, producer.ProducerOpts(cfg.Receiver.Linger)...)...)
+	kopts = append(kopts, producer.ProducerOpts(cfg.Receiver.Linger)...)
+	cl, err := kgo.NewClient(append(kopts, producer.Compression(cfg.Receiver.Compression))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

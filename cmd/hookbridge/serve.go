@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only on receiver.pprof_listen
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,7 +33,11 @@ HOOKBRIDGE_PRODUCT_AGENTS_TOKEN, ...) or from a YAML file; see the README.`, std
 	if err != nil {
 		return err
 	}
+	log := newLogger(cfg.Log, std.err)
+	if addr := cfg.Receiver.PprofListen; addr != "" {
+		go func() { log.Error("pprof endpoint stopped", "err", http.ListenAndServe(addr, nil)) }() //nolint:gosec // operator-enabled debug endpoint
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return runReceiver(ctx, receiverEnv{Config: cfg, Log: newLogger(cfg.Log, std.err), Metrics: reg, Health: &health.Checks{}, Listener: ln})
+	return runReceiver(ctx, receiverEnv{Config: cfg, Log: log, Metrics: reg, Health: &health.Checks{}, Listener: ln})
 }

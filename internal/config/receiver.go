@@ -20,8 +20,13 @@ type Receiver struct {
 	// Linger is how long the producer waits to fill a batch; concurrent
 	// webhooks share batches and requests to the broker.
 	Linger time.Duration `yaml:"linger"` // HOOKBRIDGE_PRODUCER_LINGER; default 2ms
+	// Compression of produced batches: none, snappy, lz4, zstd or gzip. lz4
+	// costs the receiver least CPU per byte saved.
+	Compression string `yaml:"compression"` // HOOKBRIDGE_PRODUCER_COMPRESSION; default lz4
 	// RetryAfter is the Retry-After sent with 503 and 429.
-	RetryAfter    time.Duration       `yaml:"retry_after"` // default 5s
+	RetryAfter time.Duration `yaml:"retry_after"` // default 5s
+	// PprofListen serves Go's pprof profiles when set (keep it private).
+	PprofListen   string              `yaml:"pprof_listen"` // HOOKBRIDGE_PPROF_LISTEN; default off
 	Spool         Spool               `yaml:"spool"`
 	Pique         PiqueSource         `yaml:"pique"`
 	ProductAgents ProductAgentsSource `yaml:"product_agents"`
@@ -80,6 +85,7 @@ func (r *Receiver) setDefaults() {
 	orDefault(&r.AckDeadline, 10*time.Second)
 	orDefault(&r.RetryAfter, 5*time.Second)
 	orDefault(&r.Linger, 2*time.Millisecond)
+	orDefault(&r.Compression, "lz4")
 	orDefault(&r.Spool.Dir, "spool")
 	orDefault(&r.Spool.MaxBytes, 1<<30)
 	orDefault(&r.Spool.Deadline, 2*time.Second)
@@ -93,6 +99,8 @@ func (r *Receiver) setDefaults() {
 func (r *Receiver) applyEnv(env Env) error {
 	envString(env, "HOOKBRIDGE_LISTEN", &r.Listen)
 	envString(env, "HOOKBRIDGE_SPOOL_DIR", &r.Spool.Dir)
+	envString(env, "HOOKBRIDGE_PPROF_LISTEN", &r.PprofListen)
+	envString(env, "HOOKBRIDGE_PRODUCER_COMPRESSION", &r.Compression)
 	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_AUTH", &r.ProductAgents.Auth)
 	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_HMAC_HEADER", &r.ProductAgents.HMACHeader)
 	return errors.Join(
@@ -117,6 +125,11 @@ func (r *Receiver) validate() error {
 	}
 	if r.Spool.Deadline <= 0 || r.Spool.Deadline > r.AckDeadline {
 		errs = append(errs, fmt.Errorf("receiver.spool.deadline: %s must be above 0 and at most receiver.ack_deadline (%s)", r.Spool.Deadline, r.AckDeadline))
+	}
+	switch r.Compression {
+	case "none", "snappy", "lz4", "zstd", "gzip":
+	default:
+		errs = append(errs, fmt.Errorf("receiver.compression: %q is not one of none, snappy, lz4, zstd, gzip", r.Compression))
 	}
 	if r.Spool.MaxBytes < 1<<20 {
 		errs = append(errs, errors.New("receiver.spool.max_bytes: must be at least 1MiB"))

@@ -1,0 +1,100 @@
+package producer
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/loadtest"
+	"github.com/hookbridge/hookbridge/internal/sample"
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+// Micro-benchmarks of the receiver's per-webhook work, on the 600-byte
+// bodies `hookbridge bench` sends:
+//
+//	go test -run '^$' -bench . -benchmem ./producer/
+
+func benchBody(source string) []byte {
+	body, _ := loadtest.Body(sample.NewGenerator(1), source, time.Now(), 600)
+	return body
+}
+
+type headerMap http.Header
+
+func (h headerMap) Get(name string) string { return http.Header(h).Get(name) }
+
+func BenchmarkVerifySvix(b *testing.B) {
+	secret := sample.NewSvixSecret()
+	v, err := newSvixVerifier([]config.Secret{config.Secret(secret)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := benchBody("pique")
+	h, _ := sample.SvixHeaders(secret, "msg_1", time.Now(), body)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.Verify(body, headerMap(h)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyToken(b *testing.B) {
+	v, _ := newTokenVerifier("s3cret-token")
+	h := headerMap(sample.TokenHeaders("s3cret-token"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.Verify(nil, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMapPique(b *testing.B) {
+	d := &delivery{Source: "pique", ReceivedAt: time.Now(), SvixID: "msg_1", Body: benchBody("pique")}
+	b.SetBytes(int64(len(d.Body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mapPique(d, config.Topics{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMapProductAgents(b *testing.B) {
+	d := &delivery{Source: "product-agents", ReceivedAt: time.Now(), Body: benchBody("product-agents")}
+	b.SetBytes(int64(len(d.Body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mapProductAgents(d, config.Topics{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchEncode(b *testing.B, kind schemas.Kind, m mapped) {
+	codec, err := kind.Codec()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	buf := make([]byte, 0, 2048)
+	for b.Loop() {
+		if _, err := codec.BinaryFromNative(buf[:0], m.event.Native()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeDecisionMade(b *testing.B) {
+	m, _ := mapPique(&delivery{ReceivedAt: time.Now(), SvixID: "msg_1", Body: benchBody("pique")}, config.Topics{})
+	benchEncode(b, schemas.KindDecisionMade, m)
+}
+
+func BenchmarkEncodeAgentMessage(b *testing.B) {
+	m, _ := mapProductAgents(&delivery{ReceivedAt: time.Now(), Body: benchBody("product-agents")}, config.Topics{})
+	benchEncode(b, schemas.KindAgentMessage, m)
+}
