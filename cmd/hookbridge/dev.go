@@ -69,7 +69,11 @@ func cmdDev(ctx context.Context, args []string, std stdio) error {
 			return fmt.Errorf("--listen %s: %w", *listen, err)
 		}
 	}
-	printDevBanner(std.out, cfg, stack, *dataDir, *listen, secrets)
+	addr := *listen
+	if ln != nil {
+		addr = ln.Addr().String() // the port the OS picked for :0
+	}
+	printDevBanner(std.out, cfg, stack, *dataDir, addr, secrets)
 	return runDev(ctx, cfg, log, ln, *withConsumers)
 }
 
