@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/hookbridge/hookbridge/schemas"
 )
 
 // maxPollRecords bounds one poll, so the time rebalances are held back
@@ -364,7 +366,11 @@ func (r *runner) deadLetter(cl *kgo.Client, log *slog.Logger) func(context.Conte
 			return fmt.Errorf("writing %s/%d@%d to the dead-letter topic %s: %w", rec.Topic, rec.Partition, rec.Offset, r.opts.DeadLetterTopic, err)
 		}
 		r.m.Failed(rec.Topic)
-		log.Warn("record sent to the dead-letter topic", "offset", rec.Offset, "err", cause)
+		// The cause may quote the event (an email in a Klaviyo error, say):
+		// it is in the dead letter's error header, and in the log only at
+		// debug level, so info-level logs hold no personal data.
+		log.Warn("record sent to the dead-letter topic; its error header says why", "offset", rec.Offset, "event_id", schemas.Header(rec, schemas.HeaderEventID))
+		log.Debug("dead-letter cause", "offset", rec.Offset, "err", cause)
 		return nil
 	}
 }

@@ -11,13 +11,13 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// Record header names every record carries (SPEC: record contract).
+// Record header names every record carries, as schemas defines them.
 const (
-	HeaderEventID    = "event-id"
-	HeaderSource     = "source"
-	HeaderEventType  = "event-type"
-	HeaderReceivedAt = "received-at"
-	HeaderSvixID     = "svix-id"
+	HeaderEventID    = schemas.HeaderEventID
+	HeaderSource     = schemas.HeaderSource
+	HeaderEventType  = schemas.HeaderEventType
+	HeaderReceivedAt = schemas.HeaderReceivedAt
+	HeaderSvixID     = schemas.HeaderSvixID
 )
 
 // receivedAtLayout is the received-at header's format: RFC 3339, UTC, ms.

@@ -12,7 +12,7 @@ import (
 )
 
 // HeaderEventID is the header the receiver puts the event id in.
-const HeaderEventID = "event-id"
+const HeaderEventID = schemas.HeaderEventID
 
 // errNoEventID is why a record without any id goes to the dead letters.
 var errNoEventID = errors.New("dedupe: record has no event-id header and its value does not decode to an event")
@@ -25,10 +25,8 @@ func eventID(ctx context.Context, reg *schemas.Registry, rec *kgo.Record) (strin
 	if len(rec.Value) < 5 || rec.Value[0] != 0 {
 		return "", fmt.Errorf("dedupe: value of %d bytes is not in the Confluent wire format (magic byte 0, 4-byte schema id, Avro)", len(rec.Value))
 	}
-	for _, h := range rec.Headers {
-		if h.Key == HeaderEventID && len(h.Value) > 0 {
-			return string(h.Value), nil
-		}
+	if id := schemas.Header(rec, HeaderEventID); id != "" {
+		return id, nil
 	}
 	if reg == nil {
 		return "", errNoEventID

@@ -138,11 +138,4 @@ func IsSentinel(r *kgo.Record) bool {
 }
 
 // Header returns the value of r's header key, or "".
-func Header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
+func Header(r *kgo.Record, key string) string { return schemas.Header(r, key) }
