@@ -1,11 +1,11 @@
 package consumers
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookbridge/hookbridge/internal/metrics"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -45,33 +45,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.processed, err = register(reg, m.processed)
+	m.processed, err = metrics.Register(reg, m.processed)
 	if err != nil {
 		return nil, err
 	}
-	if m.failed, err = register(reg, m.failed); err != nil {
+	if m.failed, err = metrics.Register(reg, m.failed); err != nil {
 		return nil, err
 	}
-	if m.errors, err = register(reg, m.errors); err != nil {
+	if m.errors, err = metrics.Register(reg, m.errors); err != nil {
 		return nil, err
 	}
-	if m.lag, err = register(reg, m.lag); err != nil {
+	if m.lag, err = metrics.Register(reg, m.lag); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("consumers: registering metrics: %w", err)
-	}
-	return c, nil
 }
 
 // Processed counts n records of topic as done.

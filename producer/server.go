@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +100,7 @@ func New(opts Options) (*Server, error) {
 		IdleTimeout:           opts.Receiver.IdleTimeout,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.errorHandler,
+		JSONEncoder:           json.Marshal, // goccy/go-json: answers are on the hot path too
 	})
 	notYet := errors.New("kafka not checked yet")
 	s.kafkaErr.Store(&notYet)

@@ -1,11 +1,11 @@
 package dedupe
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	promreg "github.com/hookbridge/hookbridge/internal/metrics"
 )
 
 // metrics are dedupe's own, next to the runner's shared ones.
@@ -39,34 +39,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.duplicates, err = register(reg, m.duplicates); err != nil {
+	if m.duplicates, err = promreg.Register(reg, m.duplicates); err != nil {
 		return nil, err
 	}
-	if m.forgotten, err = register(reg, m.forgotten); err != nil {
+	if m.forgotten, err = promreg.Register(reg, m.forgotten); err != nil {
 		return nil, err
 	}
-	if m.remembered, err = register(reg, m.remembered); err != nil {
+	if m.remembered, err = promreg.Register(reg, m.remembered); err != nil {
 		return nil, err
 	}
-	if m.txns, err = register(reg, m.txns); err != nil {
+	if m.txns, err = promreg.Register(reg, m.txns); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector a previous run in this
-// process registered under the same name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("dedupe: registering metrics: %w", err)
-	}
-	return c, nil
 }
 
 func (m *metrics) setRemembered(topic string, p int32, n int) {

@@ -1,10 +1,9 @@
 package klaviyo
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookbridge/hookbridge/internal/metrics"
 )
 
 // Metrics are the forwarder's own Prometheus metrics; the runner adds lag
@@ -55,38 +54,23 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.Sent, err = register(reg, m.Sent); err != nil {
+	if m.Sent, err = metrics.Register(reg, m.Sent); err != nil {
 		return nil, err
 	}
-	if m.Skipped, err = register(reg, m.Skipped); err != nil {
+	if m.Skipped, err = metrics.Register(reg, m.Skipped); err != nil {
 		return nil, err
 	}
-	if m.DeadLettered, err = register(reg, m.DeadLettered); err != nil {
+	if m.DeadLettered, err = metrics.Register(reg, m.DeadLettered); err != nil {
 		return nil, err
 	}
-	if m.Requests, err = register(reg, m.Requests); err != nil {
+	if m.Requests, err = metrics.Register(reg, m.Requests); err != nil {
 		return nil, err
 	}
-	if m.RequestSeconds, err = register(reg, m.RequestSeconds); err != nil {
+	if m.RequestSeconds, err = metrics.Register(reg, m.RequestSeconds); err != nil {
 		return nil, err
 	}
-	if m.PacedSeconds, err = register(reg, m.PacedSeconds); err != nil {
+	if m.PacedSeconds, err = metrics.Register(reg, m.PacedSeconds); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register reuses a collector registered before, so the forwarder can be
-// started twice in one process (dev, tests).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("klaviyo: registering metrics: %w", err)
-	}
-	return c, nil
 }
