@@ -10,7 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/health"
 )
 
@@ -46,7 +48,9 @@ func cmdConsume(ctx context.Context, args []string, std stdio) error {
 			"each serves /healthz, /readyz and /metrics on consumers.listen.", std)
 	cfgPath := configFlag(fs)
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		_ = fs.Parse(args)
+		if err := fs.Parse(args); err != nil {
+			return err // --help: usage printed, exit 0
+		}
 		fs.Usage()
 		return fmt.Errorf("name a consumer group: %s", strings.Join(names, ", "))
 	}
@@ -76,4 +80,29 @@ func cmdConsume(ctx context.Context, args []string, std stdio) error {
 		err = fmt.Errorf("health endpoint on %s: %w", cfg.Consumers.Listen, herr)
 	}
 	return err
+}
+
+// runnerOptions are the consumers.Options every group runs with: the
+// cluster, the start position (earliest for new groups in dev), the
+// dead-letter topic, and the process's logger, metrics and readiness.
+func (env consumerEnv) runnerOptions(consumer string) (consumers.Options, error) {
+	cfg := env.Config
+	kafka, err := connect.KafkaOpts(cfg.Kafka)
+	if err != nil {
+		return consumers.Options{}, err
+	}
+	start := cfg.Consumers.StartFrom
+	if env.Dev {
+		start = consumers.StartEarliest
+	}
+	return consumers.Options{
+		Kafka:           kafka,
+		StartFrom:       start,
+		DeadLetterTopic: cfg.Topics.DeadLetter(),
+		Logger:          env.Log.With("consumer", consumer),
+		Metrics:         env.Metrics,
+		Health:          env.Health,
+		CommitInterval:  cfg.Consumers.CommitInterval,
+		ShutdownTimeout: cfg.Consumers.ShutdownTimeout,
+	}, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 
-	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/consumers/dedupe"
 	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/topics"
@@ -14,7 +13,7 @@ import (
 // topics and writes each event id once to the .deduped topics.
 func runDedupe(ctx context.Context, env consumerEnv) error {
 	cfg := env.Config
-	kafka, err := connect.KafkaOpts(cfg.Kafka)
+	opts, err := env.runnerOptions("dedupe")
 	if err != nil {
 		return err
 	}
@@ -22,21 +21,8 @@ func runDedupe(ctx context.Context, env consumerEnv) error {
 	if err != nil {
 		return err
 	}
-	start := cfg.Consumers.StartFrom
-	if env.Dev {
-		start = consumers.StartEarliest
-	}
 	d := cfg.Dedupe
-	return dedupe.Run(ctx, consumers.Options{
-		Kafka:           kafka,
-		StartFrom:       start,
-		DeadLetterTopic: cfg.Topics.DeadLetter(),
-		Logger:          env.Log.With("consumer", "dedupe"),
-		Metrics:         env.Metrics,
-		Health:          env.Health,
-		CommitInterval:  cfg.Consumers.CommitInterval,
-		ShutdownTimeout: cfg.Consumers.ShutdownTimeout,
-	}, dedupe.Config{
+	return dedupe.Run(ctx, opts, dedupe.Config{
 		Group:              d.Group,
 		Topics:             cfg.Topics.Raw(),
 		Output:             cfg.Topics.Deduped,

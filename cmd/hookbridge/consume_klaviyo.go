@@ -26,7 +26,11 @@ func runKlaviyo(ctx context.Context, env consumerEnv) error {
 	if !dryRun && k.APIKey == "" {
 		return errors.New("klaviyo.api_key: not set: set HOOKBRIDGE_KLAVIYO_API_KEY (or HOOKBRIDGE_KLAVIYO_API_KEY_FILE) to a private key with events:write, or klaviyo.dry_run: true")
 	}
-	log := env.Log.With("consumer", "klaviyo")
+	opts, err := env.runnerOptions("klaviyo")
+	if err != nil {
+		return err
+	}
+	log := opts.Logger
 	if dryRun {
 		log.Info("klaviyo forwarder in dry-run mode: events are logged, not sent")
 	}
@@ -46,14 +50,6 @@ func runKlaviyo(ctx context.Context, env consumerEnv) error {
 	if err != nil {
 		return err
 	}
-	kafka, err := connect.KafkaOpts(cfg.Kafka)
-	if err != nil {
-		return err
-	}
-	start := cfg.Consumers.StartFrom
-	if env.Dev {
-		start = "earliest"
-	}
 	proc := klaviyo.Options{
 		Client:  client,
 		Decoder: schemas.NewRegistry(src),
@@ -67,16 +63,7 @@ func runKlaviyo(ctx context.Context, env consumerEnv) error {
 		BatchBytes: int(k.BatchBytes),
 		Backoff:    klaviyo.Backoff{Base: k.RetryBase, Cap: k.RetryCap},
 	}
-	return consumers.Run(ctx, consumers.Options{
-		Kafka:           kafka,
-		StartFrom:       start,
-		DeadLetterTopic: cfg.Topics.DeadLetter(),
-		Logger:          log,
-		Metrics:         env.Metrics,
-		Health:          env.Health,
-		CommitInterval:  cfg.Consumers.CommitInterval,
-		ShutdownTimeout: cfg.Consumers.ShutdownTimeout,
-	}, consumers.Group{
+	return consumers.Run(ctx, opts, consumers.Group{
 		Name:          k.Group,
 		Topics:        []string{cfg.Topics.Deduped(cfg.Topics.Pique()), cfg.Topics.Deduped(cfg.Topics.ProductAgents())},
 		NewProcessor:  klaviyo.NewProcessorFunc(proc),

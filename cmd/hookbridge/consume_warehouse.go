@@ -15,7 +15,7 @@ import (
 // directory or an S3-compatible bucket.
 func runWarehouse(ctx context.Context, env consumerEnv) error {
 	cfg := env.Config
-	kafka, err := connect.KafkaOpts(cfg.Kafka)
+	opts, err := env.runnerOptions("warehouse")
 	if err != nil {
 		return err
 	}
@@ -27,8 +27,7 @@ func runWarehouse(ctx context.Context, env consumerEnv) error {
 	if err != nil {
 		return err
 	}
-	log := env.Log.With("consumer", "warehouse")
-	log.Info("warehouse: writing Parquet files", "store", store.String())
+	opts.Logger.Info("warehouse: writing Parquet files", "store", store.String())
 	w := cfg.Warehouse
 	topics := make([]string, 0, len(cfg.Topics.Raw()))
 	for _, raw := range cfg.Topics.Raw() {
@@ -52,20 +51,7 @@ func runWarehouse(ctx context.Context, env consumerEnv) error {
 	if err != nil {
 		return err
 	}
-	start := cfg.Consumers.StartFrom
-	if env.Dev {
-		start = consumers.StartEarliest
-	}
-	return consumers.Run(ctx, consumers.Options{
-		Kafka:           kafka,
-		StartFrom:       start,
-		DeadLetterTopic: cfg.Topics.DeadLetter(),
-		Logger:          log,
-		Metrics:         env.Metrics,
-		Health:          env.Health,
-		CommitInterval:  cfg.Consumers.CommitInterval,
-		ShutdownTimeout: cfg.Consumers.ShutdownTimeout,
-	}, g)
+	return consumers.Run(ctx, opts, g)
 }
 
 // warehouseStore is the S3 store when a bucket is configured, else the
