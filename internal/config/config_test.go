@@ -68,8 +68,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		"registry scheme": {env: map[string]string{"HOOKBRIDGE_SCHEMA_REGISTRY_URL": "reg:8081"}, want: "schema_registry.url"},
 		"spool deadline":  {env: map[string]string{"HOOKBRIDGE_SPOOL_DEADLINE": "12s"}, want: "receiver.spool.deadline"},
 		"missing file":    {env: map[string]string{"HOOKBRIDGE_PIQUE_SECRETS_FILE": "/nonexistent"}, want: "HOOKBRIDGE_PIQUE_SECRETS_FILE"},
-		"yaml type":       {yaml: "topics:\n  partitions: many\n", want: "partitions"},
-		"partitions":      {yaml: "topics:\n  partitions: 0\n", env: map[string]string{"HOOKBRIDGE_TOPIC_PARTITIONS": "0"}, want: "topics.partitions"},
+		"yaml type":       {yaml: "topics:\n  partitions: many\n", want: "line 2"},
+		"partitions":      {yaml: "topics:\n  partitions: -1\n", want: "topics.partitions"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
