@@ -73,8 +73,9 @@ func cmdDev(ctx context.Context, args []string, std stdio) error {
 	if ln != nil {
 		addr = ln.Addr().String() // the port the OS picked for :0
 	}
-	printDevBanner(std.out, cfg, stack, *dataDir, addr, secrets)
-	return runDev(ctx, cfg, log, ln, *withConsumers)
+	return runDev(ctx, cfg, log, ln, *withConsumers, func() {
+		printDevBanner(std.out, cfg, stack, *dataDir, addr, secrets)
+	})
 }
 
 // devConfig points cfg at the embedded stack and fills in what dev
@@ -126,8 +127,10 @@ func applyTopics(ctx context.Context, cfg *config.Config, replication int16) err
 
 // runDev runs the receiver and every consumer group until ctx ends. A
 // consumer that stops with an error is logged and the rest keep running;
-// the receiver stopping ends dev.
-func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Listener, withConsumers bool) error {
+// the receiver stopping ends dev. It calls banner once the receiver can
+// store webhooks (Kafka reached, schemas registered), so what the banner
+// suggests works at once rather than answering 503.
+func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Listener, withConsumers bool, banner func()) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	checks := &health.Checks{}
@@ -148,6 +151,13 @@ func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if ln == nil || receiverReady(ctx, checks, 15*time.Second) {
+			banner()
+		}
+	}()
 	var err error
 	if ln != nil {
 		err = runReceiver(ctx, receiverEnv{Config: cfg, Log: log, Metrics: reg, Health: checks, Listener: ln})
@@ -157,6 +167,27 @@ func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// receiverReady waits until the receiver's "kafka" and "schemas" checks
+// pass, or at most max (its log then says what is missing); false when ctx
+// ends first.
+func receiverReady(ctx context.Context, checks *health.Checks, max time.Duration) bool {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(max)
+	for {
+		if _, status := checks.Status(); status["kafka"] == "ok" && status["schemas"] == "ok" {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline:
+			return true
+		case <-tick.C:
+		}
+	}
 }
 
 func printDevBanner(w io.Writer, cfg *config.Config, stack *devstack.Stack, dataDir, addr string, made *devstack.Secrets) {

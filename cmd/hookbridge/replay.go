@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/internal/connect"
@@ -59,6 +60,9 @@ func cmdReplay(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	current, err := adm.FetchOffsets(ctx, *group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		current, err = kadm.OffsetResponses{}, nil // a group that never committed
+	}
 	if err != nil {
 		return fmt.Errorf("fetching the offsets of group %s: %w", *group, err)
 	}
@@ -121,7 +125,9 @@ func refuseActive(ctx context.Context, adm *kadm.Client, group string) error {
 		return fmt.Errorf("describing group %s: %w", group, err)
 	}
 	g, ok := described[group]
-	if !ok {
+	if !ok || errors.Is(g.Err, kerr.GroupIDNotFound) {
+		// No such group (Kafka 4 and kfake say so rather than describing
+		// it as Dead): nobody to overwrite the reset.
 		return nil
 	}
 	if g.Err != nil {

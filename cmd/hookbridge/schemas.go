@@ -16,7 +16,9 @@ subjects (<topic>-value) with BACKWARD compatibility, and prints the ids.
 print: prints each subject and its schema as embedded in this binary.`, std)
 	cfgPath := configFlag(fs)
 	if len(args) == 0 || (args[0] != "register" && args[0] != "print") {
-		_ = fs.Parse(args)
+		if err := fs.Parse(args); err != nil {
+			return err // --help: usage printed, exit 0
+		}
 		fs.Usage()
 		return fmt.Errorf("use 'hookbridge schemas register' or 'hookbridge schemas print'")
 	}

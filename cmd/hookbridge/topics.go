@@ -18,7 +18,9 @@ where they are changelogs; sets the configs of topics that exist. Partition
 counts of existing topics are never changed (keys would move). Idempotent.`, std)
 	cfgPath := configFlag(fs)
 	if len(args) == 0 || args[0] != "apply" {
-		_ = fs.Parse(args)
+		if err := fs.Parse(args); err != nil {
+			return err // --help: usage printed, exit 0
+		}
 		fs.Usage()
 		return fmt.Errorf("use 'hookbridge topics apply'")
 	}
