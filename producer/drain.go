@@ -2,7 +2,7 @@ package producer
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -30,7 +30,23 @@ func (s *Server) drainLoop(ctx context.Context) {
 		n, err := s.drainOnce(ctx)
 		if err == nil {
 			backoff = time.Second
+			if n == 0 {
+				// Nothing to read although the depth counter was not 0:
+				// an append is between its commit and its count. Wait for
+				// its wake-up rather than spinning.
+				select {
+				case <-ctx.Done():
+					return
+				case <-sp.notify:
+				case <-time.After(time.Second):
+				}
+			}
 			continue
+		}
+		if n > 0 {
+			// Progress: Kafka is back but slow (say, the client is still
+			// backing off from the outage). Do not let the wait grow.
+			backoff = time.Second
 		}
 		s.log.Warn("draining the spool failed; retrying", "drained", n, "err", err, "retry_in", backoff)
 		select {
@@ -59,13 +75,23 @@ func (s *Server) drainOnce(ctx context.Context) (int, error) {
 			results[i] <- err
 			continue
 		}
-		go func(ch chan error) { ch <- s.opts.Publisher.Publish(pctx, rec) }(results[i])
+		s.produceInOrder(pctx, rec, results[i])
 	}
 	var acked []uint64
-	var errs []error
+	var failed int
+	var firstErr error
 	for i, ch := range results {
-		if err := <-ch; err != nil {
-			errs = append(errs, err)
+		var err error
+		select {
+		case err = <-ch:
+		case <-pctx.Done():
+			err = fmt.Errorf("%w (%v)", ErrNotAcked, context.Cause(pctx))
+		}
+		if err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
 			continue
 		}
 		acked = append(acked, entries[i].seq)
@@ -75,7 +101,23 @@ func (s *Server) drainOnce(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	return len(acked), errors.Join(errs...)
+	if failed > 0 {
+		return len(acked), fmt.Errorf("%d of %d spooled webhooks not acknowledged, first: %w", failed, len(entries), firstErr)
+	}
+	return len(acked), nil
+}
+
+// produceInOrder hands rec to the producer before it returns, so records
+// handed over one after another keep their order per partition (and so per
+// key), and reports the outcome on done. Publish blocks until the ack, so
+// a Publisher other than the Kafka one is called from a goroutine, in no
+// particular order.
+func (s *Server) produceInOrder(ctx context.Context, rec *kgo.Record, done chan<- error) {
+	if kp, ok := s.opts.Publisher.(KafkaPublisher); ok {
+		kp.Client.Produce(ctx, rec, func(_ *kgo.Record, err error) { done <- err })
+		return
+	}
+	go func() { done <- s.opts.Publisher.Publish(ctx, rec) }()
 }
 
 // spooledRecord maps and encodes a spooled webhook. One that no longer maps

@@ -126,7 +126,11 @@ func (s *Server) addReadiness() {
 			return nil
 		})
 		s.opts.Health.AddInfo("spool", func() any {
-			return map[string]int64{"entries": sp.Len(), "bytes": sp.Bytes()}
+			info := map[string]any{"entries": sp.Len(), "bytes": sp.Bytes(), "max_bytes": sp.maxBytes, "oldest_age_seconds": 0.0}
+			if t, ok := sp.oldest(); ok {
+				info["oldest_age_seconds"] = time.Since(t).Seconds()
+			}
+			return info
 		})
 	}
 }

@@ -31,7 +31,19 @@ type Spool struct {
 	depth    atomic.Int64
 	notify   chan struct{}
 	log      *slog.Logger
+	// drainedAt is when the spool last became empty and startedAt when it
+	// last stopped being empty (unix nanoseconds). quiet is set while an
+	// episode of spooling began so soon after the last one ended that its
+	// start and a short end are logged at debug level only: webhooks that
+	// queue behind the last drained ones would otherwise log a start and
+	// an end each.
+	drainedAt, startedAt atomic.Int64
+	quiet                atomic.Bool
 }
+
+// spoolRelogAfter is how long the spool must have been empty before a new
+// episode of spooling is logged as a warning again.
+const spoolRelogAfter = 5 * time.Second
 
 type spoolEntry struct {
 	seq uint64
@@ -95,7 +107,14 @@ func (s *Spool) Append(d *delivery) error {
 		return fmt.Errorf("spool: writing: %w", err)
 	}
 	if s.depth.Add(1) == 1 {
-		s.log.Warn("spooling started: Kafka did not acknowledge in time", "source", d.Source)
+		s.startedAt.Store(time.Now().UnixNano())
+		if since := time.Since(time.Unix(0, s.drainedAt.Load())); since < spoolRelogAfter {
+			s.quiet.Store(true)
+			s.log.Debug("spooling resumed behind the last drained webhooks", "source", d.Source)
+		} else {
+			s.quiet.Store(false)
+			s.log.Warn("spooling started: Kafka is unreachable or did not acknowledge in time", "source", d.Source)
+		}
 	}
 	s.wake()
 	return nil
@@ -154,7 +173,13 @@ func (s *Spool) remove(seqs []uint64) error {
 	}
 	s.bytes.Add(-freed)
 	if s.depth.Add(-int64(len(seqs))) == 0 {
-		s.log.Info("spool drained: every spooled webhook is in Kafka")
+		now := time.Now()
+		s.drainedAt.Store(now.UnixNano())
+		if took := now.Sub(time.Unix(0, s.startedAt.Load())); s.quiet.Load() && took < spoolRelogAfter {
+			s.log.Debug("spool drained again")
+		} else {
+			s.log.Info("spool drained: every spooled webhook is in Kafka", "spooling_for", took.Round(time.Millisecond))
+		}
 	}
 	return nil
 }
