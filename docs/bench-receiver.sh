@@ -13,6 +13,7 @@ go build -o "$bin" ./cmd/hookbridge
 cd "$work"
 "$bin" dev --receiver=false --consumers=false --data-dir data \
   --kafka-listen 127.0.0.1:0 --registry-listen 127.0.0.1:0 >dev.out 2>dev.err &
+dev_pid=$!
 for _ in $(seq 100); do grep -q "schema registry" dev.out 2>/dev/null && break; sleep 0.1; done
 export HOOKBRIDGE_KAFKA_BROKERS=$(awk '/^  kafka /{print $2}' dev.out)
 export HOOKBRIDGE_SCHEMA_REGISTRY_URL=$(awk '/schema registry/{print $3}' dev.out)
@@ -32,6 +33,6 @@ for c in "${conns[@]}"; do
     sleep 1; curl -s -o "$OLDPWD/cpu-$c.prof" "http://127.0.0.1:18490/debug/pprof/profile?seconds=5"
   fi
   wait $bench_pid
-  echo "CPU seconds so far: receiver $(ps -o cputime= -p $serve_pid), embedded kafka+registry $(ps -o cputime= -p $(pgrep -f 'dev --receiver=false' | head -1))"
+  echo "CPU ticks so far (1/100 s): receiver $(awk '{print $14+$15}' /proc/$serve_pid/stat), embedded kafka+registry $(awk '{print $14+$15}' /proc/$dev_pid/stat)"
   echo "receiver RSS after run: $(( $(awk '/VmRSS/{print $2}' /proc/$serve_pid/status) / 1024 )) MiB, peak $(( $(awk '/VmHWM/{print $2}' /proc/$serve_pid/status) / 1024 )) MiB"
 done

@@ -74,6 +74,7 @@ loopback addresses unless --allow-remote is given.`, std)
 	fmt.Fprintf(std.out, "sent %d, acknowledged %d, failed %d in %s: %.0f req/s; latency p50 %s p90 %s p99 %s max %s; statuses %v\n",
 		res.Sent, res.Acked, res.Failed, res.Elapsed.Round(time.Millisecond), res.RPS(),
 		res.P50.Round(time.Microsecond), res.P90.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Max.Round(time.Microsecond), res.Statuses)
+	fmt.Fprintf(std.out, "load generator CPU while sending: %.1f s (%.0f%% of one core)\n", res.ClientCPU.Seconds(), 100*res.ClientCPU.Seconds()/res.Elapsed.Seconds())
 	if res.FirstError != nil {
 		fmt.Fprintf(std.out, "first transport error: %v\n", res.FirstError)
 	}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -43,6 +44,7 @@ type Result struct {
 	Sent, Acked, Failed int
 	Statuses            map[int]int
 	Elapsed             time.Duration
+	ClientCPU           time.Duration // CPU the load generator itself used while sending
 	P50, P90, P99, Max  time.Duration
 	AckedIDs            []string
 	FirstError          error
@@ -108,6 +110,7 @@ func Run(ctx context.Context, opts Options, reqs []Request) Result {
 	var next atomic.Int64
 	workers := make([]worker, opts.Connections)
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for i := range workers {
 		w := &workers[i]
@@ -118,7 +121,18 @@ func Run(ctx context.Context, opts Options, reqs []Request) Result {
 		}()
 	}
 	wg.Wait()
-	return summarize(workers, reqs, time.Since(start))
+	res := summarize(workers, reqs, time.Since(start))
+	res.ClientCPU = processCPU() - cpu0
+	return res
+}
+
+// processCPU is the user and system CPU time this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type worker struct {
