@@ -59,7 +59,7 @@ func (s *Server) publish(ctx context.Context, src *source, d *delivery, m mapped
 		return err
 	}
 	start := time.Now()
-	err = s.opts.Publisher.Publish(ctx, rec)
+	err = publishAndWait(ctx, s.opts.Publisher, rec)
 	if err == nil {
 		s.metrics.produce.WithLabelValues(src.name).Observe(time.Since(start).Seconds())
 	}

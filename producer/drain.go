@@ -75,7 +75,8 @@ func (s *Server) drainOnce(ctx context.Context) (int, error) {
 			results[i] <- err
 			continue
 		}
-		s.produceInOrder(pctx, rec, results[i])
+		ch := results[i]
+		s.opts.Publisher.Publish(rec, func(err error) { ch <- err }) // in spool order
 	}
 	var acked []uint64
 	var failed int
@@ -105,19 +106,6 @@ func (s *Server) drainOnce(ctx context.Context) (int, error) {
 		return len(acked), fmt.Errorf("%d of %d spooled webhooks not acknowledged, first: %w", failed, len(entries), firstErr)
 	}
 	return len(acked), nil
-}
-
-// produceInOrder hands rec to the producer before it returns, so records
-// handed over one after another keep their order per partition (and so per
-// key), and reports the outcome on done. Publish blocks until the ack, so
-// a Publisher other than the Kafka one is called from a goroutine, in no
-// particular order.
-func (s *Server) produceInOrder(ctx context.Context, rec *kgo.Record, done chan<- error) {
-	if kp, ok := s.opts.Publisher.(KafkaPublisher); ok {
-		kp.Client.Produce(ctx, rec, func(_ *kgo.Record, err error) { done <- err })
-		return
-	}
-	go func() { done <- s.opts.Publisher.Publish(ctx, rec) }()
 }
 
 // spooledRecord maps and encodes a spooled webhook. One that no longer maps

@@ -49,37 +49,43 @@ func record(reg *schemas.Registry, d *delivery, m mapped) (*kgo.Record, error) {
 	return r, nil
 }
 
-// Publisher writes records to Kafka and waits for their acknowledgement.
+// Publisher writes records to Kafka.
 type Publisher interface {
-	// Publish returns nil once the broker acknowledged rec with acks=all,
-	// or an error when it did not before ctx ended. After an error the
-	// record may still be acknowledged later: a duplicate, never a loss.
-	Publish(ctx context.Context, rec *kgo.Record) error
+	// Publish hands rec to the producer before it returns, so records
+	// published one after another keep their order per partition (and so
+	// per key), and calls done once with the broker's answer: nil when it
+	// acknowledged rec with acks=all. A record whose waiter gave up may
+	// still be acknowledged later: a duplicate, never a loss.
+	Publish(rec *kgo.Record, done func(error))
 }
 
-// KafkaPublisher publishes through a franz-go client configured for
-// idempotent, acks=all production.
+// KafkaPublisher publishes through a franz-go client configured with
+// ProducerOpts.
 type KafkaPublisher struct{ Client *kgo.Client }
 
 // ErrNotAcked means Kafka did not acknowledge a record within the deadline.
 var ErrNotAcked = errors.New("kafka did not acknowledge in time")
 
-// Publish implements Publisher.
-func (p KafkaPublisher) Publish(ctx context.Context, rec *kgo.Record) error {
-	done := make(chan error, 1)
-	// The record's context bounds only its time in the client's buffer;
-	// once sent it is acked or failed by the broker, and we stop waiting
-	// at ctx's deadline either way.
-	p.Client.Produce(ctx, rec, func(_ *kgo.Record, err error) { done <- err })
-	select {
-	case err := <-done:
+// Publish implements Publisher. Records are not bound to the request's
+// deadline: franz-go fails every buffered record of a partition when one
+// record's context ends, so a timed-out request would fail the requests
+// queued behind it. A full buffer (Kafka away for long) fails at once.
+func (p KafkaPublisher) Publish(rec *kgo.Record, done func(error)) {
+	p.Client.TryProduce(context.Background(), rec, func(r *kgo.Record, err error) {
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-				return fmt.Errorf("%w: %v", ErrNotAcked, err)
-			}
-			return fmt.Errorf("producing to %s: %w", rec.Topic, err)
+			err = fmt.Errorf("producing to %s: %w", r.Topic, err)
 		}
-		return nil
+		done(err)
+	})
+}
+
+// publishAndWait publishes rec and waits for its ack until ctx ends.
+func publishAndWait(ctx context.Context, p Publisher, rec *kgo.Record) error {
+	acked := make(chan error, 1)
+	p.Publish(rec, func(err error) { acked <- err })
+	select {
+	case err := <-acked:
+		return err
 	case <-ctx.Done():
 		return fmt.Errorf("%w (%v)", ErrNotAcked, context.Cause(ctx))
 	}
@@ -97,6 +103,14 @@ func ProducerOpts(linger time.Duration) []kgo.Opt {
 		kgo.ProducerLinger(linger),
 		Compression("lz4"),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		// Leader moves and NOT_ENOUGH_REPLICAS need fresh metadata well
+		// within a webhook's deadline; franz-go's default waits 5s.
+		kgo.MetadataMinAge(250 * time.Millisecond),
+		// A record nobody waits for any more still goes out when Kafka
+		// returns, until this; the buffer bound makes a long outage fail
+		// new records at once instead of queueing them.
+		kgo.RecordDeliveryTimeout(5 * time.Minute),
+		kgo.MaxBufferedRecords(20000),
 	}
 }
 
