@@ -19,7 +19,7 @@ type Receiver struct {
 	AckDeadline time.Duration `yaml:"ack_deadline"` // HOOKBRIDGE_ACK_DEADLINE; default 10s
 	// Linger is how long the producer waits to fill a batch; concurrent
 	// webhooks share batches and requests to the broker.
-	Linger time.Duration `yaml:"linger"` // HOOKBRIDGE_PRODUCER_LINGER; default 2ms
+	Linger time.Duration `yaml:"linger"` // HOOKBRIDGE_PRODUCER_LINGER; default 1ms
 	// Compression of produced batches: none, snappy, lz4, zstd or gzip. lz4
 	// costs the receiver least CPU per byte saved.
 	Compression string `yaml:"compression"` // HOOKBRIDGE_PRODUCER_COMPRESSION; default lz4
@@ -84,7 +84,7 @@ func (r *Receiver) setDefaults() {
 	orDefault(&r.IdleTimeout, 60*time.Second)
 	orDefault(&r.AckDeadline, 10*time.Second)
 	orDefault(&r.RetryAfter, 5*time.Second)
-	orDefault(&r.Linger, 2*time.Millisecond)
+	orDefault(&r.Linger, time.Millisecond)
 	orDefault(&r.Compression, "lz4")
 	orDefault(&r.Spool.Dir, "spool")
 	orDefault(&r.Spool.MaxBytes, 1<<30)
