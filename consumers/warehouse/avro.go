@@ -70,7 +70,6 @@ func parseAvro(schema string) (*avroType, error) {
 
 type avroParser struct {
 	named map[string]*avroType
-	depth int
 }
 
 func (p *avroParser) parse(raw any, ns string) (*avroType, error) {

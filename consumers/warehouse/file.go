@@ -29,7 +29,7 @@ type file struct {
 	last   int64
 	rows   int64
 	staged Staged
-	w      *parquet.Writer
+	w      *parquet.GenericWriter[any]
 	opts   fileOptions
 
 	batch   []parquet.Row
@@ -37,7 +37,7 @@ type file struct {
 }
 
 func newFile(key string, t *table, first int64, topic string, partition int32, staged Staged, opts fileOptions) *file {
-	w := parquet.NewWriter(staged, t.mapping.schema,
+	w := parquet.NewGenericWriter[any](staged, t.mapping.schema,
 		parquet.Compression(opts.codec),
 		// Pages are flushed (compressed into the row group) at this size;
 		// the 256KiB default per column adds up over many open files.
