@@ -25,9 +25,20 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped) error
 	case !s.opts.Schemas.Registered():
 		err = errors.New("schemas not registered with the schema registry yet")
 	default:
-		ctx, cancel := context.WithTimeout(context.Background(), src.deadline)
-		err = s.publish(ctx, src, d, m)
-		cancel()
+		err = s.publishWithin(src, d, m)
+	}
+	if err != nil && spool {
+		err = s.opts.Spool.Append(d)
+		if err == nil {
+			s.metrics.requests.WithLabelValues(src.name, outcomeSpooled).Inc()
+			return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"status": outcomeSpooled, "event_id": m.eventID})
+		}
+		if errors.Is(err, ErrSpoolFull) && s.kafkaUp() {
+			// The sender never retries: rather than refuse it while a full
+			// spool drains, try Kafka directly (it may overtake older
+			// webhooks of the same key; losing it would be worse).
+			err = s.publishWithin(src, d, m)
+		}
 	}
 	if err == nil {
 		outcome := outcomeAccepted
@@ -37,20 +48,17 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped) error
 		s.metrics.requests.WithLabelValues(src.name, outcome).Inc()
 		return c.Status(fiber.StatusOK).JSON(fiber.Map{"status": outcome, "event_id": m.eventID})
 	}
-	if spool {
-		serr := s.opts.Spool.Append(d)
-		if serr == nil {
-			s.metrics.requests.WithLabelValues(src.name, outcomeSpooled).Inc()
-			return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"status": outcomeSpooled, "event_id": m.eventID})
-		}
-		s.log.Error("spooling failed; answering 503", "source", src.name, "event_id", m.eventID, "err", serr)
-		err = serr
-	} else {
-		s.log.Warn("kafka did not acknowledge; answering 503", "source", src.name, "event_id", m.eventID, "err", err)
-	}
+	s.log.Warn("webhook not stored; answering 503", "source", src.name, "event_id", m.eventID, "err", err)
 	s.metrics.requests.WithLabelValues(src.name, outcomeUnavailable).Inc()
 	s.setRetryAfter(c)
 	return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "not stored, retry later: " + err.Error()})
+}
+
+// publishWithin publishes and waits for the ack up to the source's deadline.
+func (s *Server) publishWithin(src *source, d *delivery, m mapped) error {
+	ctx, cancel := context.WithTimeout(context.Background(), src.deadline)
+	defer cancel()
+	return s.publish(ctx, src, d, m)
 }
 
 func (s *Server) publish(ctx context.Context, src *source, d *delivery, m mapped) error {

@@ -1,0 +1,67 @@
+package producer
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/sample"
+	"github.com/hookbridge/hookbridge/internal/testkit"
+)
+
+// Product Agents never retries, so a full spool must not cost a webhook
+// while Kafka can take it: the receiver tries Kafka directly.
+func TestFullSpoolFallsBackToKafkaWhenKafkaIsUp(t *testing.T) {
+	env := testkit.Start(t)
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	sp, err := OpenSpool(dir, 1<<20, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := sample.NewGenerator(1).ProductAgents(time.Now())
+	if err := sp.Append(&delivery{Source: "product-agents", ReceivedAt: time.Now(), Body: old}); err != nil {
+		t.Fatal(err)
+	}
+	sp.Close()
+	// Reopened with a bound below what it holds: full, and not empty.
+	if sp, err = OpenSpool(dir, 16, nil, log); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+
+	token := sample.NewToken()
+	rc := env.Config.Receiver
+	rc.Pique.Secrets = []config.Secret{config.Secret(sample.NewSvixSecret())}
+	rc.ProductAgents.Token = config.Secret(token)
+	cl := env.Client(t, ProducerOpts(time.Millisecond)...)
+	srv, err := New(Options{Receiver: rc, Topics: env.Config.Topics, Schemas: env.Schemas,
+		Publisher: KafkaPublisher{Client: cl}, Kafka: cl, Spool: sp, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.kafkaErr.Store(nil) // Kafka answered the last check (no background loops run here)
+
+	body, id := sample.NewGenerator(2).ProductAgents(time.Now())
+	req := httptest.NewRequest("POST", "/webhooks/product-agents", bytes.NewReader(body))
+	for k, v := range sample.TokenHeaders(token) {
+		req.Header[k] = v
+	}
+	resp, err := srv.App().Test(req, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d with a full spool and Kafka up, want 200", resp.StatusCode)
+	}
+	if sp.Len() != 1 {
+		t.Errorf("spool holds %d, want the 1 older webhook", sp.Len())
+	}
+	recs := env.ReadAll(t, env.Config.Topics.ProductAgents())
+	if len(recs) != 1 || testkit.Header(recs[0], HeaderEventID) != id {
+		t.Fatalf("records in Kafka: %d", len(recs))
+	}
+}
