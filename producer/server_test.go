@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -139,4 +140,35 @@ func TestUnknownPiqueTypeGoesToUnrouted(t *testing.T) {
 	if n := len(r.env.ReadAll(t, r.env.Config.Topics.Pique())); n != 0 {
 		t.Errorf("%d records reached the decisions topic", n)
 	}
+}
+
+func TestMetricsAndHealthEndpoints(t *testing.T) {
+	r := newRig(t, nil)
+	r.waitReady(t, http.StatusOK)
+	body, _ := sample.NewGenerator(9).Pique(time.Now())
+	r.postPique(t, "msg_m1", body)
+	r.postPique(t, "msg_m1", []byte(`{"type":`))
+	post(t, r.url+"/webhooks/product-agents", sample.TokenHeaders("wrong"), body)
+
+	resp, err := http.Get(r.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`hookbridge_receiver_requests_total{outcome="accepted",source="pique"} 1`,
+		`hookbridge_receiver_rejections_total{reason="malformed",source="pique"} 1`,
+		`hookbridge_receiver_rejections_total{reason="unauthorized",source="product-agents"} 1`,
+		`hookbridge_receiver_produce_seconds_count{source="pique"} 1`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	hz, err := http.Get(r.url + "/healthz")
+	if err != nil || hz.StatusCode != 200 {
+		t.Fatalf("/healthz: %v %v", hz, err)
+	}
+	hz.Body.Close()
 }

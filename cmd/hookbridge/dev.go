@@ -137,10 +137,11 @@ func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for name, runGroup := range consumerGroups() {
-		if !withConsumers {
-			break
-		}
+	groups := consumerGroups()
+	if !withConsumers {
+		groups = nil
+	}
+	for name, runGroup := range groups {
 		env := consumerEnv{Config: cfg, Log: log, Health: checks, Dev: true,
 			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"group": name}, reg)}
 		wg.Add(1)
