@@ -3,84 +3,13 @@ package schemas
 import (
 	"fmt"
 	"time"
-
-	"github.com/linkedin/goavro/v2"
 )
 
 // Native implements Event.
-func (e *DecisionMade) Native() map[string]any {
-	return map[string]any{
-		"event_id":    e.EventID,
-		"event_type":  e.EventType,
-		"occurred_at": optTime(e.OccurredAt),
-		"received_at": e.ReceivedAt,
-		"svix_id":     optString(e.SvixID),
-		"decision": map[string]any{
-			"id":            optString(e.Decision.ID),
-			"action":        optString(e.Decision.Action),
-			"reason":        optString(e.Decision.Reason),
-			"llm_reasoning": optString(e.Decision.LLMReasoning),
-		},
-		"session": map[string]any{
-			"visitor_id":       optString(e.Session.VisitorID),
-			"email":            optString(e.Session.Email),
-			"event_count":      optLong(e.Session.EventCount),
-			"duration_seconds": optDouble(e.Session.DurationSeconds),
-			"products_viewed":  optLong(e.Session.ProductsViewed),
-			"cart_items":       stringsNative(e.Session.CartItems),
-		},
-		"raw_json": e.RawJSON,
-	}
-}
+func (e *DecisionMade) Native() map[string]any { return newDecisionNative().fill(e) }
 
 // Native implements Event.
-func (e *AgentMessage) Native() map[string]any {
-	return map[string]any{
-		"event_id":     e.EventID,
-		"message_type": optString(e.MessageType),
-		"occurred_at":  optTime(e.OccurredAt),
-		"received_at":  e.ReceivedAt,
-		"customer": map[string]any{
-			"id":    optString(e.Customer.ID),
-			"email": optString(e.Customer.Email),
-		},
-		"content": map[string]any{
-			"subject":        optString(e.Content.Subject),
-			"preview_text":   optString(e.Content.PreviewText),
-			"headline":       optString(e.Content.Headline),
-			"body":           optString(e.Content.Body),
-			"call_to_action": optString(e.Content.CallToAction),
-		},
-		"primary_products": productsNative(e.PrimaryProducts),
-		"other_products":   productsNative(e.OtherProducts),
-		"raw_json":         e.RawJSON,
-	}
-}
-
-func productsNative(ps []Product) []any {
-	out := make([]any, len(ps))
-	for i := range ps {
-		p := &ps[i]
-		var img any
-		if p.Image != nil {
-			img = goavro.Union("io.hookbridge.productagents.v1.Image", map[string]any{
-				"scalable_url": optString(p.Image.ScalableURL),
-				"url":          optString(p.Image.URL),
-			})
-		}
-		out[i] = map[string]any{
-			"title":       optString(p.Title),
-			"description": optString(p.Description),
-			"image":       img,
-			"url":         optString(p.URL),
-			"price":       optDouble(p.Price),
-			"old_price":   optDouble(p.OldPrice),
-			"currency":    optString(p.Currency),
-			"on_sale":     optBool(p.OnSale),
-		}
-	}
-	return out
-}
+func (e *AgentMessage) Native() map[string]any { return newAgentNative().fill(e) }
 
 // DecisionMadeFromNative converts goavro native data, decoded with any
 // version of the DecisionMade schema, into a DecisionMade. Fields the
@@ -163,49 +92,6 @@ func getProducts(m map[string]any, key string) []Product {
 			p.Image = &Image{ScalableURL: getString(im, "scalable_url"), URL: getString(im, "url")}
 		}
 		out = append(out, p)
-	}
-	return out
-}
-
-func optString(p *string) any {
-	if p == nil {
-		return nil
-	}
-	return goavro.Union("string", *p)
-}
-
-func optLong(p *int64) any {
-	if p == nil {
-		return nil
-	}
-	return goavro.Union("long", *p)
-}
-
-func optDouble(p *float64) any {
-	if p == nil {
-		return nil
-	}
-	return goavro.Union("double", *p)
-}
-
-func optBool(p *bool) any {
-	if p == nil {
-		return nil
-	}
-	return goavro.Union("boolean", *p)
-}
-
-func optTime(p *time.Time) any {
-	if p == nil {
-		return nil
-	}
-	return goavro.Union("long.timestamp-millis", *p)
-}
-
-func stringsNative(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
 	}
 	return out
 }

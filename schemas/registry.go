@@ -30,6 +30,8 @@ type Registry struct {
 
 	mu      sync.RWMutex
 	readers map[int]reader
+
+	decisions, messages sync.Pool // reusable natives for AppendEncode
 }
 
 type writer struct {
@@ -106,11 +108,32 @@ func (r *Registry) AppendEncode(dst []byte, e Event) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	dst, err = w.codec.BinaryFromNative(dst, e.Native())
+	dst, err = r.encode(dst, w.codec, e)
 	if err != nil {
 		return dst, fmt.Errorf("schemas: encoding %s %q: %w", e.Kind(), e.ID(), err)
 	}
 	return dst, nil
+}
+
+// encode appends e's Avro binary to dst, filling natives from a pool.
+func (r *Registry) encode(dst []byte, codec *goavro.Codec, e Event) ([]byte, error) {
+	switch e := e.(type) {
+	case *DecisionMade:
+		n, _ := r.decisions.Get().(*decisionNative)
+		if n == nil {
+			n = newDecisionNative()
+		}
+		defer func() { n.release(); r.decisions.Put(n) }()
+		return codec.BinaryFromNative(dst, n.fill(e))
+	case *AgentMessage:
+		n, _ := r.messages.Get().(*agentNative)
+		if n == nil {
+			n = newAgentNative()
+		}
+		defer func() { n.release(); r.messages.Put(n) }()
+		return codec.BinaryFromNative(dst, n.fill(e))
+	}
+	return codec.BinaryFromNative(dst, e.Native())
 }
 
 // Decoded is one record value decoded from the Confluent wire format.
