@@ -60,7 +60,7 @@ func Load(path string, env Env) (*Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(raw))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF) {
-			return nil, fmt.Errorf("config: %s: %w", path, err)
+			return nil, fmt.Errorf("config: %s: %s", path, nameFields(raw, err))
 		}
 	}
 	return c.finish(env)

@@ -68,7 +68,7 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		"registry scheme": {env: map[string]string{"HOOKBRIDGE_SCHEMA_REGISTRY_URL": "reg:8081"}, want: "schema_registry.url"},
 		"spool deadline":  {env: map[string]string{"HOOKBRIDGE_SPOOL_DEADLINE": "12s"}, want: "receiver.spool.deadline"},
 		"missing file":    {env: map[string]string{"HOOKBRIDGE_PIQUE_SECRETS_FILE": "/nonexistent"}, want: "HOOKBRIDGE_PIQUE_SECRETS_FILE"},
-		"yaml type":       {yaml: "topics:\n  partitions: many\n", want: "line 2"},
+		"yaml type":       {yaml: "topics:\n  partitions: many\n", want: "line 2 (topics.partitions)"},
 		"partitions":      {yaml: "topics:\n  partitions: -1\n", want: "topics.partitions"},
 	}
 	for name, c := range cases {
@@ -111,5 +111,17 @@ func TestSecretsNeverPrint(t *testing.T) {
 	}
 	if s.Reveal() != "whsec_topsecret" {
 		t.Fatal("Reveal must return the value")
+	}
+}
+
+func TestYAMLErrorsNameTheField(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
+	yml := "kafka:\n  brokers: [a:9092]\nreceiver:\n  pique:\n    secrets:\n      - whsec_AAAA\n      - [nested]\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path, nil)
+	if err == nil || !strings.Contains(err.Error(), "receiver.pique.secrets[1]") {
+		t.Fatalf("error %v, want one naming receiver.pique.secrets[1]", err)
 	}
 }
