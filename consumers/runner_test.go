@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/schemas"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -225,11 +227,11 @@ func TestRunDeadLettersPoisonRecords(t *testing.T) {
 		consumers.HeaderOriginalOffset:    "0",
 	}
 	for k, v := range want {
-		if got := testkit.Header(dl, k); got != v {
+		if got := schemas.Header(dl, k); got != v {
 			t.Errorf("dead letter header %s = %q, want %q", k, got, v)
 		}
 	}
-	if _, err := time.Parse(time.RFC3339Nano, testkit.Header(dl, consumers.HeaderFailedAt)); err != nil {
+	if _, err := time.Parse(time.RFC3339Nano, schemas.Header(dl, consumers.HeaderFailedAt)); err != nil {
 		t.Errorf("failed-at header: %v", err)
 	}
 	if string(dl.Value) != "poison" {

@@ -22,8 +22,6 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped) error
 		// Kafka is away, or older webhooks wait in the spool: queue behind
 		// them so per-key order holds, and answer without waiting.
 		err = errSpoolFirst
-	case !s.opts.Schemas.Registered():
-		err = errors.New("schemas not registered with the schema registry yet")
 	default:
 		err = s.publishWithin(src, d, m)
 	}

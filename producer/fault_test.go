@@ -128,7 +128,7 @@ func TestSpoolDrainKeepsPerKeyOrder(t *testing.T) {
 	var got []string
 	for _, r := range fr.env.ReadAll(t, fr.env.Config.Topics.ProductAgents()) {
 		if string(r.Key) == "cust-order" {
-			got = append(got, testkit.Header(r, HeaderEventID))
+			got = append(got, schemas.Header(r, schemas.HeaderEventID))
 		}
 	}
 	// A retried batch may repeat a webhook (a duplicate, fine); the order
@@ -455,7 +455,7 @@ type watchedPublisher struct {
 
 func (p *watchedPublisher) Publish(rec *kgo.Record, done func(error)) {
 	p.mu.Lock()
-	p.entered[testkit.Header(rec, HeaderEventID)] = true
+	p.entered[schemas.Header(rec, schemas.HeaderEventID)] = true
 	p.mu.Unlock()
 	p.Publisher.Publish(rec, done)
 }

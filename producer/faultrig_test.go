@@ -354,7 +354,7 @@ func eventIDs(t testing.TB, env *testkit.Env, topic string) map[string]int {
 	t.Helper()
 	ids := map[string]int{}
 	for _, r := range env.ReadAll(t, topic) {
-		ids[testkit.Header(r, HeaderEventID)]++
+		ids[schemas.Header(r, schemas.HeaderEventID)]++
 	}
 	return ids
 }

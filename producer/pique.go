@@ -2,6 +2,7 @@ package producer
 
 import (
 	"errors"
+
 	json "github.com/goccy/go-json"
 
 	"github.com/hookbridge/hookbridge/internal/config"

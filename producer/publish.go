@@ -11,15 +11,6 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// Record header names every record carries, as schemas defines them.
-const (
-	HeaderEventID    = schemas.HeaderEventID
-	HeaderSource     = schemas.HeaderSource
-	HeaderEventType  = schemas.HeaderEventType
-	HeaderReceivedAt = schemas.HeaderReceivedAt
-	HeaderSvixID     = schemas.HeaderSvixID
-)
-
 // receivedAtLayout is the received-at header's format: RFC 3339, UTC, ms.
 const receivedAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
@@ -38,13 +29,13 @@ func record(reg *schemas.Registry, d *delivery, m mapped) (*kgo.Record, error) {
 		r.Value = v
 	}
 	r.Headers = append(make([]kgo.RecordHeader, 0, 5),
-		kgo.RecordHeader{Key: HeaderEventID, Value: []byte(m.eventID)},
-		kgo.RecordHeader{Key: HeaderSource, Value: []byte(d.Source)},
-		kgo.RecordHeader{Key: HeaderEventType, Value: []byte(m.eventType)},
-		kgo.RecordHeader{Key: HeaderReceivedAt, Value: d.ReceivedAt.UTC().AppendFormat(nil, receivedAtLayout)},
+		kgo.RecordHeader{Key: schemas.HeaderEventID, Value: []byte(m.eventID)},
+		kgo.RecordHeader{Key: schemas.HeaderSource, Value: []byte(d.Source)},
+		kgo.RecordHeader{Key: schemas.HeaderEventType, Value: []byte(m.eventType)},
+		kgo.RecordHeader{Key: schemas.HeaderReceivedAt, Value: d.ReceivedAt.UTC().AppendFormat(nil, receivedAtLayout)},
 	)
 	if d.SvixID != "" {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderSvixID, Value: []byte(d.SvixID)})
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: schemas.HeaderSvixID, Value: []byte(d.SvixID)})
 	}
 	return r, nil
 }

@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -114,7 +113,7 @@ func (s *Server) addReadiness() {
 	})
 	s.opts.Health.Add("schemas", func() error {
 		if !s.opts.Schemas.Registered() {
-			return errors.New("schemas not registered with the schema registry yet")
+			return schemas.ErrNotRegistered
 		}
 		return nil
 	})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/schemas"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -138,4 +140,4 @@ func (r *rig) waitReady(t *testing.T, want int) {
 	}
 }
 
-func header(r *kgo.Record, key string) string { return testkit.Header(r, key) }
+func header(r *kgo.Record, key string) string { return schemas.Header(r, key) }

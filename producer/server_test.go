@@ -32,7 +32,7 @@ func TestPiqueWebhookBecomesRecord(t *testing.T) {
 	if string(rec.Key) != "vis-9" {
 		t.Errorf("key = %q, want the visitor id", rec.Key)
 	}
-	for k, want := range map[string]string{HeaderEventID: "dec-1", HeaderSource: "pique", HeaderEventType: "decision.made", HeaderSvixID: "msg_1"} {
+	for k, want := range map[string]string{schemas.HeaderEventID: "dec-1", schemas.HeaderSource: "pique", schemas.HeaderEventType: "decision.made", schemas.HeaderSvixID: "msg_1"} {
 		if got := header(rec, k); got != want {
 			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
@@ -45,8 +45,8 @@ func TestPiqueWebhookBecomesRecord(t *testing.T) {
 	if dm.RawJSON != string(body) {
 		t.Errorf("raw_json changed:\n got %s\nwant %s", dm.RawJSON, body)
 	}
-	if header(rec, HeaderReceivedAt) != dm.ReceivedAt.Format(receivedAtLayout) || dm.ReceivedAt.Before(before) {
-		t.Errorf("received_at %v / header %q: want the receive time", dm.ReceivedAt, header(rec, HeaderReceivedAt))
+	if header(rec, schemas.HeaderReceivedAt) != dm.ReceivedAt.Format(receivedAtLayout) || dm.ReceivedAt.Before(before) {
+		t.Errorf("received_at %v / header %q: want the receive time", dm.ReceivedAt, header(rec, schemas.HeaderReceivedAt))
 	}
 	if dm.OccurredAt == nil || !dm.OccurredAt.Equal(time.Date(2025, 1, 15, 14, 32, 0, 0, time.UTC)) {
 		t.Errorf("occurred_at = %v", dm.OccurredAt)
@@ -105,7 +105,7 @@ func TestProductAgentsWebhookBecomesRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 		am := ev.(*schemas.AgentMessage)
-		if header(rec, HeaderEventID) != am.EventID || header(rec, HeaderSource) != "product-agents" || header(rec, HeaderSvixID) != "" {
+		if header(rec, schemas.HeaderEventID) != am.EventID || header(rec, schemas.HeaderSource) != "product-agents" || header(rec, schemas.HeaderSvixID) != "" {
 			t.Errorf("headers %v do not match event %s", rec.Headers, am.EventID)
 		}
 		switch am.EventID {
@@ -133,8 +133,8 @@ func TestUnknownPiqueTypeGoesToUnrouted(t *testing.T) {
 		t.Fatalf("answer: %d %v", resp.code, resp.body)
 	}
 	recs := r.env.ReadAll(t, r.env.Config.Topics.Unrouted())
-	if len(recs) != 1 || string(recs[0].Value) != string(body) || header(recs[0], HeaderEventType) != "decision.revoked" ||
-		header(recs[0], HeaderEventID) != "dec-7" || header(recs[0], HeaderSvixID) != "msg_7" {
+	if len(recs) != 1 || string(recs[0].Value) != string(body) || header(recs[0], schemas.HeaderEventType) != "decision.revoked" ||
+		header(recs[0], schemas.HeaderEventID) != "dec-7" || header(recs[0], schemas.HeaderSvixID) != "msg_7" {
 		t.Fatalf("unrouted records: %v", recs)
 	}
 	if n := len(r.env.ReadAll(t, r.env.Config.Topics.Pique())); n != 0 {

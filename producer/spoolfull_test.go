@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/schemas"
+
 	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/internal/testkit"
@@ -61,7 +63,7 @@ func TestFullSpoolFallsBackToKafkaWhenKafkaIsUp(t *testing.T) {
 		t.Errorf("spool holds %d, want the 1 older webhook", sp.Len())
 	}
 	recs := env.ReadAll(t, env.Config.Topics.ProductAgents())
-	if len(recs) != 1 || testkit.Header(recs[0], HeaderEventID) != id {
+	if len(recs) != 1 || schemas.Header(recs[0], schemas.HeaderEventID) != id {
 		t.Fatalf("records in Kafka: %d", len(recs))
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/schemas"
 )
@@ -32,7 +33,7 @@ else as text. Without -n it follows the topic until interrupted.`, std)
 		fs.Usage()
 		return errors.New("--topic is required")
 	}
-	start, err := tailOffset(*from)
+	start, err := consumers.StartOffset(*from)
 	if err != nil {
 		return err
 	}
@@ -68,20 +69,6 @@ else as text. Without -n it follows the topic until interrupted.`, std)
 		}
 	}
 	return nil
-}
-
-func tailOffset(from string) (kgo.Offset, error) {
-	switch from {
-	case "earliest":
-		return kgo.NewOffset().AtStart(), nil
-	case "latest":
-		return kgo.NewOffset().AtEnd(), nil
-	}
-	t, err := time.Parse(time.RFC3339, from)
-	if err != nil {
-		return kgo.Offset{}, fmt.Errorf("--from %q: use earliest, latest or an RFC3339 time such as 2026-01-02T15:04:05Z", from)
-	}
-	return kgo.NewOffset().AfterMilli(t.UnixMilli()), nil
 }
 
 func tailLine(ctx context.Context, reg *schemas.Registry, r *kgo.Record) map[string]any {

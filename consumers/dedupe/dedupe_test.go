@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/schemas"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
@@ -51,7 +53,7 @@ func (g *streamGen) batch(t testing.TB, env *testkit.Env, n int, dupRate float64
 func (g *streamGen) want() map[string]bool {
 	w := make(map[string]bool, len(g.ids))
 	for _, r := range g.ids {
-		w[testkit.Header(r, HeaderEventID)] = true
+		w[schemas.Header(r, HeaderEventID)] = true
 	}
 	return w
 }
@@ -210,11 +212,11 @@ func TestDedupeDeadLettersRecordsWithoutADecodableID(t *testing.T) {
 	for _, dl := range dls {
 		for _, h := range []string{consumers.HeaderError, consumers.HeaderFailedAt, consumers.HeaderConsumerGroup,
 			consumers.HeaderOriginalTopic, consumers.HeaderOriginalPartition, consumers.HeaderOriginalOffset} {
-			if testkit.Header(dl, h) == "" {
+			if schemas.Header(dl, h) == "" {
 				t.Errorf("dead letter %q lacks header %s", dl.Value, h)
 			}
 		}
-		if testkit.Header(dl, consumers.HeaderConsumerGroup) != c.Group || testkit.Header(dl, consumers.HeaderOriginalTopic) != topic {
+		if schemas.Header(dl, consumers.HeaderConsumerGroup) != c.Group || schemas.Header(dl, consumers.HeaderOriginalTopic) != topic {
 			t.Errorf("dead letter headers %v name the wrong group or topic", dl.Headers)
 		}
 	}

@@ -160,7 +160,7 @@ func outputIDs(t testing.TB, env *testkit.Env) map[string]int {
 	counts := make(map[string]int)
 	for _, raw := range env.Config.Topics.Raw() {
 		for _, r := range env.ReadAll(t, env.Config.Topics.Deduped(raw)) {
-			id := testkit.Header(r, HeaderEventID)
+			id := schemas.Header(r, HeaderEventID)
 			if string(r.Key) != "k-"+id {
 				t.Fatalf("output record of %s has key %q, want the input's", id, r.Key)
 			}

@@ -199,7 +199,7 @@ func TestForwarderEndToEnd(t *testing.T) {
 	expectStored(t, h.fake, NewMapper(MappingOptions{}), good)
 	ids := map[string]string{}
 	for _, r := range dead {
-		ids[testkit.Header(r, "event-id")] = testkit.Header(r, consumers.HeaderError)
+		ids[schemas.Header(r, "event-id")] = schemas.Header(r, consumers.HeaderError)
 	}
 	if len(dead) != 3 {
 		t.Errorf("%d dead letters, want 3: %v", len(dead), ids)

@@ -114,7 +114,7 @@ func (e *Env) ReadAll(t testing.TB, topic string) []*kgo.Record {
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if IsSentinel(r) {
-				if Header(r, sentinelHeader) == string(nonce) {
+				if schemas.Header(r, sentinelHeader) == string(nonce) {
 					seen++
 				}
 				return
@@ -136,6 +136,3 @@ func IsSentinel(r *kgo.Record) bool {
 	}
 	return false
 }
-
-// Header returns the value of r's header key, or "".
-func Header(r *kgo.Record, key string) string { return schemas.Header(r, key) }
