@@ -178,6 +178,16 @@ func (r *Registry) DecodeEvent(ctx context.Context, value []byte) (Event, error)
 	}
 }
 
+// SchemaText returns the Avro schema text of a schema id, from the same
+// cache Decode uses, so a schema is fetched from the registry once.
+func (r *Registry) SchemaText(ctx context.Context, id int) (string, error) {
+	rd, err := r.reader(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return rd.codec.Schema(), nil
+}
+
 func (r *Registry) reader(ctx context.Context, id int) (reader, error) {
 	r.mu.RLock()
 	rd, ok := r.readers[id]

@@ -109,6 +109,9 @@ func TestDecodeRecordOfNewerSchemaVersion(t *testing.T) {
 	if d.SchemaID != id || d.Kind != schemas.KindAgentMessage {
 		t.Fatalf("decoded %+v", d)
 	}
+	if txt, err := reg.SchemaText(ctx, id); err != nil || txt != newer {
+		t.Fatalf("SchemaText(%d) = %.60q…, %v; want the registered text", id, txt, err)
+	}
 	plain := schemas.Plain(d.Native).(map[string]any)
 	p := plain["primary_products"].([]any)[0].(map[string]any)
 	if plain["locale"] != "fr-FR" || plain["event_id"] != "evt-1" || p["title"] != "Mug" || p["image"].(map[string]any)["url"] != "u" ||

@@ -33,14 +33,12 @@ func runWarehouse(ctx context.Context, env consumerEnv) error {
 	for _, raw := range cfg.Topics.Raw() {
 		topics = append(topics, cfg.Topics.Deduped(raw))
 	}
+	reg := schemas.NewRegistry(src)
 	g, err := warehouse.New(warehouse.Options{
 		Group:   w.Group,
 		Topics:  topics,
-		Decoder: schemas.NewRegistry(src),
-		Schemas: func(ctx context.Context, id int) (string, error) {
-			s, err := src.SchemaByID(ctx, id)
-			return s.Schema, err
-		},
+		Decoder: reg,
+		Schemas: reg.SchemaText,
 		Store:         store,
 		FlushInterval: w.FlushInterval,
 		FlushRecords:  w.FlushRecords,
