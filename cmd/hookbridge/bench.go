@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/loadtest"
 )
 
@@ -54,7 +55,7 @@ loopback addresses unless --allow-remote is given.`, std)
 	if *source == "product-agents" {
 		topic = cfg.Topics.ProductAgents()
 	}
-	kopts, err := connectKafka(cfg)
+	kopts, err := connect.KafkaOpts(cfg.Kafka)
 	if err != nil {
 		return err
 	}

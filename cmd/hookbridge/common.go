@@ -8,10 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/hookbridge/hookbridge/internal/config"
-	"github.com/hookbridge/hookbridge/internal/connect"
 )
 
 // newFlags returns a flag set whose --help prints the command's usage.
@@ -45,6 +42,3 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
-
-// connectKafka returns the options that reach cfg's cluster.
-func connectKafka(cfg *config.Config) ([]kgo.Opt, error) { return connect.KafkaOpts(cfg.Kafka) }

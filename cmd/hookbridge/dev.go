@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/devstack"
 	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/topics"
@@ -224,7 +225,7 @@ Try next, in another terminal:
 
 // newKafkaClient returns a plain client for cfg's cluster.
 func newKafkaClient(cfg *config.Config, opts ...kgo.Opt) (*kgo.Client, error) {
-	base, err := connectKafka(cfg)
+	base, err := connect.KafkaOpts(cfg.Kafka)
 	if err != nil {
 		return nil, err
 	}
