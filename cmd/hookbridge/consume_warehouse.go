@@ -35,10 +35,10 @@ func runWarehouse(ctx context.Context, env consumerEnv) error {
 	}
 	reg := schemas.NewRegistry(src)
 	g, err := warehouse.New(warehouse.Options{
-		Group:   w.Group,
-		Topics:  topics,
-		Decoder: reg,
-		Schemas: reg.SchemaText,
+		Group:         w.Group,
+		Topics:        topics,
+		Decoder:       reg,
+		Schemas:       reg.SchemaText,
 		Store:         store,
 		FlushInterval: w.FlushInterval,
 		FlushRecords:  w.FlushRecords,
