@@ -1,6 +1,10 @@
 package producer
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	promreg "github.com/hookbridge/hookbridge/internal/metrics"
+)
 
 // metrics are the receiver's Prometheus metrics.
 type metrics struct {
@@ -18,7 +22,7 @@ const (
 	outcomeUnavailable = "unavailable" // 503
 )
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_receiver_requests_total",
@@ -34,8 +38,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"source"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.requests, m.rejections, m.produce)
+	if reg == nil {
+		return m, nil
 	}
-	return m
+	var err error
+	if m.requests, err = promreg.Register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.rejections, err = promreg.Register(reg, m.rejections); err != nil {
+		return nil, err
+	}
+	if m.produce, err = promreg.Register(reg, m.produce); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

@@ -88,7 +88,11 @@ func New(opts Options) (*Server, error) {
 	if opts.Health == nil {
 		opts.Health = &health.Checks{}
 	}
-	s := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(opts.Metrics)}
+	m, err := newMetrics(opts.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("receiver metrics: %w", err)
+	}
+	s := &Server{opts: opts, log: opts.Logger, metrics: m}
 	if err := s.buildSources(); err != nil {
 		return nil, err
 	}
