@@ -11,9 +11,6 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// receivedAtLayout is the received-at header's format: RFC 3339, UTC, ms.
-const receivedAtLayout = "2006-01-02T15:04:05.000Z07:00"
-
 // record encodes a mapped webhook into the Kafka record the contract
 // describes: Avro in the Confluent wire format, or the raw body for an
 // unrouted webhook.
@@ -28,15 +25,8 @@ func record(reg *schemas.Registry, d *delivery, m mapped) (*kgo.Record, error) {
 		}
 		r.Value = v
 	}
-	r.Headers = append(make([]kgo.RecordHeader, 0, 5),
-		kgo.RecordHeader{Key: schemas.HeaderEventID, Value: []byte(m.eventID)},
-		kgo.RecordHeader{Key: schemas.HeaderSource, Value: []byte(d.Source)},
-		kgo.RecordHeader{Key: schemas.HeaderEventType, Value: []byte(m.eventType)},
-		kgo.RecordHeader{Key: schemas.HeaderReceivedAt, Value: d.ReceivedAt.UTC().AppendFormat(nil, receivedAtLayout)},
-	)
-	if d.SvixID != "" {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: schemas.HeaderSvixID, Value: []byte(d.SvixID)})
-	}
+	meta := schemas.Meta{EventID: m.eventID, Source: d.Source, EventType: m.eventType, ReceivedAt: d.ReceivedAt, SvixID: d.SvixID}
+	r.Headers = meta.Headers()
 	return r, nil
 }
 

@@ -45,7 +45,7 @@ func TestPiqueWebhookBecomesRecord(t *testing.T) {
 	if dm.RawJSON != string(body) {
 		t.Errorf("raw_json changed:\n got %s\nwant %s", dm.RawJSON, body)
 	}
-	if header(rec, schemas.HeaderReceivedAt) != dm.ReceivedAt.Format(receivedAtLayout) || dm.ReceivedAt.Before(before) {
+	if header(rec, schemas.HeaderReceivedAt) != dm.ReceivedAt.Format(schemas.ReceivedAtLayout) || dm.ReceivedAt.Before(before) {
 		t.Errorf("received_at %v / header %q: want the receive time", dm.ReceivedAt, header(rec, schemas.HeaderReceivedAt))
 	}
 	if dm.OccurredAt == nil || !dm.OccurredAt.Equal(time.Date(2025, 1, 15, 14, 32, 0, 0, time.UTC)) {

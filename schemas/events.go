@@ -87,6 +87,12 @@ type Event interface {
 	Kind() Kind
 	// ID is the event id, the deduplication key.
 	ID() string
+	// Key is the record key: the entity the event is about (visitor,
+	// customer), else the event id, so an entity's events keep their order
+	// on one partition and copies of one event meet on one partition.
+	Key() string
+	// Meta is what the record's headers say about the event.
+	Meta() Meta
 	// Native returns the event as goavro native data for its schema.
 	Native() map[string]any
 }
@@ -102,3 +108,33 @@ func (*AgentMessage) Kind() Kind { return KindAgentMessage }
 
 // ID implements Event.
 func (e *AgentMessage) ID() string { return e.EventID }
+
+// Key implements Event: session.visitorId, else the event id.
+func (e *DecisionMade) Key() string { return orID(e.Session.VisitorID, e.EventID) }
+
+// Meta implements Event.
+func (e *DecisionMade) Meta() Meta {
+	return Meta{EventID: e.EventID, Source: SourcePique, EventType: e.EventType, ReceivedAt: e.ReceivedAt, SvixID: strOrEmpty(e.SvixID)}
+}
+
+// Key implements Event: customer.id, else the event id.
+func (e *AgentMessage) Key() string { return orID(e.Customer.ID, e.EventID) }
+
+// Meta implements Event.
+func (e *AgentMessage) Meta() Meta {
+	return Meta{EventID: e.EventID, Source: SourceProductAgents, EventType: strOrEmpty(e.MessageType), ReceivedAt: e.ReceivedAt}
+}
+
+func orID(key *string, id string) string {
+	if k := strOrEmpty(key); k != "" {
+		return k
+	}
+	return id
+}
+
+func strOrEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/testkit"
 )
 
 // devTestEnv is the environment a newcomer's shell would have, with the
@@ -177,7 +178,7 @@ func TestDevEndToEnd(t *testing.T) {
 	if twice != dups {
 		t.Errorf("raw topic: %d ids appear twice, send-sample reported %d duplicates", twice, dups)
 	}
-	if got := len(committedRecords(t, []string{dev.Kafka}, pique)); got != sent {
+	if got := len(testkit.ReadCommitted(t, []string{dev.Kafka}, pique)); got != sent {
 		t.Errorf("raw topic holds %d records, want %d", got, sent)
 	}
 	rawSchemas := schemaIDs(raw)
@@ -197,10 +198,10 @@ func TestDevEndToEnd(t *testing.T) {
 			t.Errorf("deduped id %s is not in the raw topic", id)
 		}
 	}
-	if got := committedRecords(t, []string{dev.Kafka}, cfg.Topics.Deduped(pique)); len(got) != 20 {
+	if got := testkit.ReadCommitted(t, []string{dev.Kafka}, cfg.Topics.Deduped(pique)); len(got) != 20 {
 		t.Fatalf("deduped topic holds %d committed records, want exactly 20", len(got))
 	}
-	if got := committedRecords(t, []string{dev.Kafka}, cfg.Topics.Deduped(agents)); len(got) != 5 {
+	if got := testkit.ReadCommitted(t, []string{dev.Kafka}, cfg.Topics.Deduped(agents)); len(got) != 5 {
 		t.Fatalf("deduped product-agents topic holds %d committed records, want 5", len(got))
 	}
 
@@ -231,7 +232,7 @@ func TestDevEndToEnd(t *testing.T) {
 	if got := schemaIDs(tail(t, agents, 5)); !equalInts(got, agentSchemas) {
 		t.Errorf("after restart product-agents records carry schema ids %v, before %v", got, agentSchemas)
 	}
-	if got := committedRecords(t, []string{dev.Kafka}, cfg.Topics.Deduped(pique)); len(got) != 20 {
+	if got := testkit.ReadCommitted(t, []string{dev.Kafka}, cfg.Topics.Deduped(pique)); len(got) != 20 {
 		t.Errorf("after restart the deduped topic holds %d records, want 20", len(got))
 	}
 
@@ -256,7 +257,7 @@ func TestDevEndToEnd(t *testing.T) {
 	dev = startDev(t, dir)
 	dev.useDev(t)
 	waitDedupeCaughtUp(t, dev.Kafka, cfg)
-	got := committedRecords(t, []string{dev.Kafka}, cfg.Topics.Deduped(pique))
+	got := testkit.ReadCommitted(t, []string{dev.Kafka}, cfg.Topics.Deduped(pique))
 	ids := map[string]int{}
 	for _, r := range got {
 		ids[headerValue(r, "event-id")]++

@@ -14,9 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command goroutine writing while
@@ -187,57 +184,6 @@ func tail(t *testing.T, topic string, n int) []tailLineJSON {
 		t.Fatalf("tail -n %d printed %d lines", n, len(lines))
 	}
 	return lines
-}
-
-// committedRecords reads topic read_committed from the start up to its
-// last stable offset and returns the data records: every committed record
-// there is, however many transaction markers the log holds. It keeps
-// control records to see the reader reach the end (the last offset below
-// the LSO is always a marker or a committed record).
-func committedRecords(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	stable, err := adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = stable.Error()
-	}
-	if err != nil {
-		t.Fatalf("listing the last stable offsets of %s: %v", topic, err)
-	}
-	left := map[int32]int64{} // partition → last stable offset not yet reached
-	stable.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	var out []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s to its end: %v (still to reach: %v)", topic, ctx.Err(), left)
-		}
-		if err := fs.Err(); err != nil {
-			t.Fatalf("reading %s: %v", topic, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return out
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
@@ -87,52 +88,59 @@ func (e *Env) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// ReadAll returns every committed record of topic up to now. It writes a
-// sentinel record (header "testkit-sentinel") to each partition and reads,
-// read_committed, until it has seen them all: whatever was committed before
-// is then in hand, however many transaction markers the log holds. Sentinels
-// are left out of the result but stay in the topic.
+// ReadAll returns every committed record of topic up to now (its last
+// stable offsets), read_committed, without the transaction markers.
 func (e *Env) ReadAll(t testing.TB, topic string) []*kgo.Record {
+	t.Helper()
+	return ReadCommitted(t, e.Config.Kafka.Brokers, topic)
+}
+
+// ReadCommitted reads topic read_committed from the start up to its last
+// stable offsets and returns the data records: every committed record there
+// is, however many transaction markers the log holds. It keeps control
+// records to see the reader reach the end (the last offset below the LSO is
+// always a marker or a committed record).
+func ReadCommitted(t testing.TB, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nonce := []byte(time.Now().Format(time.RFC3339Nano))
-	prod := e.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	for p := int32(0); p < Partitions; p++ {
-		r := &kgo.Record{Topic: topic, Partition: p, Headers: []kgo.RecordHeader{{Key: sentinelHeader, Value: nonce}}}
-		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
-			t.Fatalf("writing sentinel to %s/%d: %v", topic, p, err)
-		}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
 	}
-	cl := e.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	defer cl.Close()
+	stable, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = stable.Error()
+	}
+	if err != nil {
+		t.Fatalf("listing the last stable offsets of %s: %v", topic, err)
+	}
+	left := map[int32]int64{} // partition → last stable offset not yet reached
+	stable.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
 	var out []*kgo.Record
-	for seen := 0; seen < Partitions; {
+	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("reading %s: %v (have %d records)", topic, err, len(out))
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s to its end: %v (still to reach: %v)", topic, ctx.Err(), left)
+		}
+		if err := fs.Err(); err != nil {
+			t.Fatalf("reading %s: %v", topic, err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			if IsSentinel(r) {
-				if schemas.Header(r, sentinelHeader) == string(nonce) {
-					seen++
-				}
-				return
+			if !r.Attrs.IsControl() && r.Offset < stable[topic][r.Partition].Offset {
+				out = append(out, r)
 			}
-			out = append(out, r)
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
 		})
 	}
 	return out
-}
-
-const sentinelHeader = "testkit-sentinel"
-
-// IsSentinel reports whether r is a sentinel written by ReadAll.
-func IsSentinel(r *kgo.Record) bool {
-	for _, h := range r.Headers {
-		if h.Key == sentinelHeader {
-			return true
-		}
-	}
-	return false
 }
