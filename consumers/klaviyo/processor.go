@@ -131,6 +131,9 @@ func (p *Processor) Close() { p.buf, p.bufBytes = nil, 0 }
 
 // commit is the offset up to which everything is done, when it moved.
 func (p *Processor) commit() int64 {
+	if p.committed < 0 {
+		return -1 // nothing taken in: nothing to commit
+	}
 	at := p.next
 	if len(p.buf) > 0 {
 		at = p.buf[0].rec.Offset
