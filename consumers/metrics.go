@@ -38,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"kind"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hookbridge_consumer_lag_records",
-			Help: "Records between the consumer's position and the partition's high watermark, as of the last fetch.",
+			Help: "Records between the consumer's position and the partition's last stable offset (the end a read_committed reader can reach), as of the last fetch.",
 		}, []string{"topic", "partition"}),
 	}
 	if reg == nil {
@@ -72,15 +72,23 @@ func (m *Metrics) Failed(topic string) { m.failed.WithLabelValues(topic).Inc() }
 // Error counts one error of the given kind.
 func (m *Metrics) Error(kind string) { m.errors.WithLabelValues(kind).Inc() }
 
-// ObserveFetch sets the lag of every partition in fs from its high
-// watermark and the last record fetched.
+// ObserveFetch sets the lag of every partition in fs from its last stable
+// offset and the last record fetched. Readers are read_committed, so the
+// end they can reach is the last stable offset, not the high watermark; and
+// a transaction's commit marker is a record of the log, so the fetch must
+// keep control records (the runner does) for a caught-up partition of a
+// transactional topic to read 0.
 func (m *Metrics) ObserveFetch(fs kgo.Fetches) {
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
 			return
 		}
 		next := p.Records[len(p.Records)-1].Offset + 1
-		lag := max(p.HighWatermark-next, 0)
+		end := p.LastStableOffset
+		if end < 0 { // a broker that does not report it
+			end = p.HighWatermark
+		}
+		lag := max(end-next, 0)
 		m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(lag))
 	})
 }

@@ -121,6 +121,9 @@ func (r *runner) clientOpts(start kgo.Offset) []kgo.Opt {
 		// Callbacks run only between polls, so no fetched record is handed
 		// to a worker after its partition was revoked.
 		kgo.BlockRebalanceOnPoll(),
+		// Transaction markers come back so lag is measured from past
+		// them; they are never handed to a processor.
+		kgo.KeepControlRecords(),
 		kgo.OnPartitionsAssigned(r.assigned),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.lost),
@@ -182,7 +185,8 @@ func (r *runner) pollLoop() {
 		}
 		r.m.ObserveFetch(fs)
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 {
+			recs := dataRecords(p.Records)
+			if len(recs) == 0 {
 				return
 			}
 			r.mu.Lock()
@@ -194,10 +198,19 @@ func (r *runner) pollLoop() {
 				r.log.Error("fetched records for a partition without a processor", "topic", p.Topic, "partition", p.Partition)
 				return
 			}
-			w.push(p.Records)
+			w.push(recs)
 		})
 		r.cl.AllowRebalance()
 	}
+}
+
+// dataRecords returns recs without their transaction markers.
+func dataRecords(recs []*kgo.Record) []*kgo.Record {
+	isControl := func(r *kgo.Record) bool { return r.Attrs.IsControl() }
+	if !slices.ContainsFunc(recs, isControl) {
+		return recs
+	}
+	return slices.DeleteFunc(slices.Clone(recs), isControl)
 }
 
 func (r *runner) shutdownTimeout() time.Duration {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/schemas"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -300,5 +301,63 @@ func TestStartOffset(t *testing.T) {
 	}
 	if _, err := consumers.StartOffset("yesterday"); err == nil {
 		t.Error(`StartOffset("yesterday") succeeded, want an error`)
+	}
+}
+
+// A caught-up partition of a transactional topic (the .deduped topics
+// dedupe writes) has lag 0: the commit marker after the last record is no
+// record to read, and the end a read_committed reader can reach is the last
+// stable offset.
+func TestRunLagIsZeroWhenCaughtUpOnATransactionalTopic(t *testing.T) {
+	env := testkit.Start(t)
+	r := newRecorder()
+	topic := env.Config.Topics.Deduped(env.Config.Topics.Pique())
+	tx := env.Client(t, kgo.TransactionalID("lag-test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	want := values("t", 4)
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range want {
+		if err := tx.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 0, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+
+	reg := prometheus.NewRegistry()
+	opts := options(t, env)
+	opts.Metrics = reg
+	g := group(env, r, "g-lag")
+	g.Topics = []string{topic}
+	stop := start(opts, g)
+	defer stop()
+	r.waitFor(t, want)
+	lag := func() (float64, bool) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "hookbridge_consumer_lag_records" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "partition" && l.GetValue() == "0" {
+						return m.GetGauge().GetValue(), true
+					}
+				}
+			}
+		}
+		return 0, false
+	}
+	testkit.Eventually(t, 10*time.Second, "the lag of partition 0 is reported", func() bool { _, ok := lag(); return ok })
+	testkit.Eventually(t, 10*time.Second, "the lag of the caught-up partition 0 reads 0", func() bool { v, _ := lag(); return v == 0 })
+	if n := r.count("t0"); n != 1 {
+		t.Errorf("t0 processed %d times, want 1", n)
 	}
 }

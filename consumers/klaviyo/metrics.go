@@ -12,6 +12,8 @@ type Metrics struct {
 	// Sent counts events Klaviyo accepted (202), by kind (decision,
 	// message); metric names come from webhooks and are unbounded.
 	Sent *prometheus.CounterVec
+	// DryRun counts events a dry run logged instead of sending, by kind.
+	DryRun *prometheus.CounterVec
 	// Skipped counts events never sent, by reason (no_email, ...).
 	Skipped *prometheus.CounterVec
 	// DeadLettered counts records sent to the dead-letter topic, by reason
@@ -31,6 +33,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		Sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_klaviyo_events_sent_total", Help: "Events Klaviyo accepted with 202, by kind.",
+		}, []string{"kind"}),
+		DryRun: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_klaviyo_events_dry_run_total", Help: "Events a dry run logged instead of sending, by kind.",
 		}, []string{"kind"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_klaviyo_events_skipped_total", Help: "Events not sent to Klaviyo, by reason.",
@@ -55,6 +60,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var err error
 	if m.Sent, err = metrics.Register(reg, m.Sent); err != nil {
+		return nil, err
+	}
+	if m.DryRun, err = metrics.Register(reg, m.DryRun); err != nil {
 		return nil, err
 	}
 	if m.Skipped, err = metrics.Register(reg, m.Skipped); err != nil {

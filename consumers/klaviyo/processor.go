@@ -276,8 +276,12 @@ func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]re
 	var apiErr *APIError
 	switch {
 	case err == nil:
+		counter := p.o.Metrics.Sent
+		if p.o.Client.DryRun() {
+			counter = p.o.Metrics.DryRun // logged, not sent
+		}
 		for _, it := range batch {
-			p.o.Metrics.Sent.WithLabelValues(it.ev.Event.Kind).Inc()
+			counter.WithLabelValues(it.ev.Event.Kind).Inc()
 		}
 		return nil
 	case !errors.As(err, &apiErr) || !apiErr.Rejected():

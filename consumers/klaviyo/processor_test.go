@@ -298,6 +298,12 @@ func TestDryRun(t *testing.T) {
 	if len(h.fake.Events()) != 0 {
 		t.Errorf("dry run sent events")
 	}
+	if got := counter(h.metrics.Sent, "decision"); got != 0 {
+		t.Errorf("events_sent_total{decision} = %v in a dry run, want 0: nothing was sent", got)
+	}
+	if got := counter(h.metrics.DryRun, "decision"); got != 1 {
+		t.Errorf("events_dry_run_total{decision} = %v, want 1", got)
+	}
 	logs := h.logs.String()
 	if strings.Contains(logs, "ada.lovelace@example.com") || !strings.Contains(logs, "a***@example.com") || !strings.Contains(logs, "Pique Cart Abandonment") {
 		t.Errorf("dry-run log should name the metric and mask the email:\n%s", logs)
