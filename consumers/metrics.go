@@ -30,8 +30,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"topic"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_consumer_records_failed_total",
-			Help: "Records that could not be processed and went to the dead-letter topic.",
-		}, []string{"topic"}),
+			Help: "Records that could not be processed and went to the dead-letter topic, by reason.",
+		}, []string{"topic", "reason"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_consumer_errors_total",
 			Help: "Errors by kind: fetch, commit, deadletter, process, transaction.",
@@ -45,8 +45,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.processed, err = metrics.Register(reg, m.processed)
-	if err != nil {
+	if m.processed, err = metrics.Register(reg, m.processed); err != nil {
 		return nil, err
 	}
 	if m.failed, err = metrics.Register(reg, m.failed); err != nil {
@@ -66,8 +65,11 @@ func (m *Metrics) Processed(topic string, n int) {
 	m.processed.WithLabelValues(topic).Add(float64(n))
 }
 
-// Failed counts one record of topic sent to the dead-letter topic.
-func (m *Metrics) Failed(topic string) { m.failed.WithLabelValues(topic).Inc() }
+// Failed counts n records of topic sent to the dead-letter topic for
+// reason.
+func (m *Metrics) Failed(topic, reason string, n int) {
+	m.failed.WithLabelValues(topic, reason).Add(float64(n))
+}
 
 // Error counts one error of the given kind.
 func (m *Metrics) Error(kind string) { m.errors.WithLabelValues(kind).Inc() }

@@ -69,15 +69,15 @@ type recProc struct {
 	pc consumers.PartitionContext
 }
 
-func (p *recProc) Process(ctx context.Context, recs []*kgo.Record) (int64, error) {
+func (p *recProc) Process(ctx context.Context, recs []*kgo.Record) error {
 	for _, rec := range recs {
 		switch string(rec.Value) {
 		case "poison":
-			if err := p.pc.DeadLetter(ctx, rec, errors.New("poison: cannot be processed")); err != nil {
-				return -1, err
+			if err := p.pc.DeadLetter(ctx, rec, "poison", errors.New("poison: cannot be processed")); err != nil {
+				return err
 			}
 		case "fatal":
-			return -1, errors.New("fatal record")
+			return errors.New("fatal record")
 		}
 		p.r.mu.Lock()
 		p.r.seen[string(rec.Value)]++
@@ -87,11 +87,12 @@ func (p *recProc) Process(ctx context.Context, recs []*kgo.Record) (int64, error
 		default:
 		}
 	}
-	return recs[len(recs)-1].Offset + 1, nil
+	return nil
 }
 
-func (p *recProc) Flush(context.Context) (int64, error) { return -1, nil }
-func (p *recProc) Close()                               {}
+func (p *recProc) Flush(context.Context) error { return nil }
+func (p *recProc) Pending() (int64, bool)      { return 0, false }
+func (p *recProc) Close()                      {}
 
 func group(env *testkit.Env, r *recorder, name string) consumers.Group {
 	return consumers.Group{

@@ -16,9 +16,6 @@ type Metrics struct {
 	DryRun *prometheus.CounterVec
 	// Skipped counts events never sent, by reason (no_email, ...).
 	Skipped *prometheus.CounterVec
-	// DeadLettered counts records sent to the dead-letter topic, by reason
-	// (undecodable, rejected).
-	DeadLettered *prometheus.CounterVec
 	// Requests counts HTTP answers by endpoint and status ("error" for a
 	// network failure or timeout).
 	Requests *prometheus.CounterVec
@@ -39,9 +36,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"kind"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_klaviyo_events_skipped_total", Help: "Events not sent to Klaviyo, by reason.",
-		}, []string{"reason"}),
-		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookbridge_klaviyo_events_dead_lettered_total", Help: "Records sent to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_klaviyo_requests_total", Help: "HTTP answers from Klaviyo by endpoint and status.",
@@ -66,9 +60,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	if m.Skipped, err = metrics.Register(reg, m.Skipped); err != nil {
-		return nil, err
-	}
-	if m.DeadLettered, err = metrics.Register(reg, m.DeadLettered); err != nil {
 		return nil, err
 	}
 	if m.Requests, err = metrics.Register(reg, m.Requests); err != nil {

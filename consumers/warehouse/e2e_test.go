@@ -121,10 +121,10 @@ func TestSchemaChangeStartsNewFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := testProcessor(t, g, topic, 0, nil)
-	if _, err := p.Process(ctx, []*kgo.Record{old, newer}); err != nil {
+	if _, err := p.process(ctx, []*kgo.Record{old, newer}); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := p.Flush(ctx); err != nil || c != 2 {
+	if c, err := p.flush(ctx); err != nil || c != 2 {
 		t.Fatalf("Flush = %d, %v", c, err)
 	}
 	files := parquetFiles(t, s.files(t))
