@@ -362,3 +362,33 @@ func TestRunLagIsZeroWhenCaughtUpOnATransactionalTopic(t *testing.T) {
 		t.Errorf("t0 processed %d times, want 1", n)
 	}
 }
+
+// A dead letter that cannot be written leaves its record not done: the
+// group stops with an error naming the dead-letter topic, and the poison
+// record's offset is not committed, so nothing is skipped.
+func TestRunStopsWhenADeadLetterCannotBeWritten(t *testing.T) {
+	env := testkit.Start(t)
+	r := newRecorder()
+	topic := env.Config.Topics.Pique()
+	// Partition 0 gets z0 and z3, partition 1 the poison record, 2 gets z2.
+	produce(t, env, topic, "z0", "poison", "z2", "z3")
+
+	opts := options(t, env)
+	opts.DeadLetterTopic = "hookbridge.no-such-topic"
+	opts.Logger = testkit.NewLogBuffer(t).Logger()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := consumers.Run(ctx, opts, group(env, r, "g-dl-down"))
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Run returned %v (ctx %v), want the dead letter's error", err, ctx.Err())
+	}
+	if !strings.Contains(err.Error(), "hookbridge.no-such-topic") {
+		t.Errorf("Run returned %v, want it to name the dead-letter topic", err)
+	}
+	if got, ok := env.Committed(t, "g-dl-down")[topic][1]; ok && got > 0 {
+		t.Fatalf("partition 1 committed at %d past a poison record whose dead letter was never written", got)
+	}
+	if n := r.count("poison"); n != 0 {
+		t.Errorf("the poison record counted as processed %d times though its dead letter failed", n)
+	}
+}

@@ -221,3 +221,45 @@ func TestDedupeDeadLettersRecordsWithoutADecodableID(t *testing.T) {
 		}
 	}
 }
+
+// An aborted transaction emitted nothing, so its changelog entries must
+// not count as seen when a partition's state is restored (the changelog is
+// read read_committed): otherwise the id's only real copy would be dropped
+// as a duplicate and never reach the deduped topic.
+func TestDedupeRestoreIgnoresAbortedChangelogEntries(t *testing.T) {
+	env := testkit.Start(t)
+	c := testConfig(env, "dedupe-restore-aborted")
+	topic := env.Config.Topics.Pique()
+	changelog := c.Changelog(topic)
+
+	// A transaction that wrote the changelog entries of "aborted-once"
+	// (for every partition: wherever its record lands) and then aborted.
+	tx := env.Client(t, kgo.TransactionalID("dedupe-aborted-writer"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := t.Context()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(testkit.Partitions) {
+		if err := tx.ProduceSync(ctx, changelogRecord(changelog, p, hashID("aborted-once"), base.UnixMilli())).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	// The entries are in the log, only their transaction says they never
+	// happened.
+	if n := len(testkit.ReadCommitted(t, env.Config.Kafka.Brokers, changelog)); n != 0 {
+		t.Fatalf("a read_committed reader sees %d entries of the aborted transaction", n)
+	}
+
+	produceAll(t, env, []*kgo.Record{event(t, env, topic, "aborted-once", base.Add(time.Minute))})
+	stop := start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := outputIDs(t, env)["aborted-once"]; got != 1 {
+		t.Fatalf("aborted-once emitted %d times, want 1: the aborted changelog entries counted as seen", got)
+	}
+}

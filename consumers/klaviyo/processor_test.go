@@ -328,3 +328,47 @@ func TestProcessorStopsWhenEverythingIsRejected(t *testing.T) {
 		t.Errorf("%d events dead-lettered for a configuration error", n)
 	}
 }
+
+// A client that gave up after max_attempts did not deliver: the events
+// are not counted as sent, the partition stops, and the records stay held
+// so the offset does not move past them.
+func TestProcessorHoldsEventsWhenRetriesRunOut(t *testing.T) {
+	h := newHarness(t, harnessOptions{client: ClientOptions{MaxAttempts: 3}})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	h.fake.Inject(klaviyofake.Fault{Status: http.StatusServiceUnavailable}, klaviyofake.Fault{Status: http.StatusServiceUnavailable},
+		klaviyofake.Fault{Status: http.StatusServiceUnavailable}, klaviyofake.Fault{Status: http.StatusServiceUnavailable})
+	recs := h.records(decisions("out", 3)...)
+	if err := p.Process(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Flush(ctx)
+	if err == nil || !strings.Contains(err.Error(), "giving up after 3 attempts") {
+		t.Errorf("flush: %v; want the client's giving-up error", err)
+	}
+	if got := held(p); got != recs[0].Offset {
+		t.Errorf("pending %d after the retries ran out, want %d: the offset must not move", got, recs[0].Offset)
+	}
+	if got := counter(h.metrics.Sent, "decision"); got != 0 {
+		t.Errorf("events_sent_total{decision} = %v, want 0: Klaviyo took nothing", got)
+	}
+	if n := len(h.fake.Events()); n != 0 {
+		t.Errorf("the fake stored %d events through injected 503s", n)
+	}
+	if len(h.deadLetters()) != 0 {
+		t.Errorf("events dead-lettered because Klaviyo was down")
+	}
+}
+
+// A dead letter that cannot be written is not done: Process fails, so the
+// runner stops the group instead of committing past the record.
+func TestProcessorFailsWhenADeadLetterCannotBeWritten(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	h.deadLetterErr = errors.New("dead-letter topic unavailable")
+	recs := append(h.records(decisions("before", 2)...), h.poison())
+	if err := p.Process(ctx, recs); err == nil || !strings.Contains(err.Error(), "dead-letter topic unavailable") {
+		t.Fatalf("Process: %v; want the dead letter's error", err)
+	}
+}
