@@ -13,7 +13,6 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
@@ -27,7 +26,6 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	seen map[string]int // value → times processed
-	more chan struct{}  // a record was noted
 	// owner is the member whose processor holds each partition; overlaps
 	// notes every time a processor started while another member's
 	// processor of that partition was still open.
@@ -36,7 +34,7 @@ type recorder struct {
 }
 
 func newRecorder() *recorder {
-	return &recorder{seen: make(map[string]int), more: make(chan struct{}, 1), owner: make(map[int32]string)}
+	return &recorder{seen: make(map[string]int), owner: make(map[int32]string)}
 }
 
 func (r *recorder) claim(member string, p int32) {
@@ -76,26 +74,16 @@ func (r *recorder) count(value string) int {
 // waitFor waits until every value was processed at least once.
 func (r *recorder) waitFor(t *testing.T, values []string) {
 	t.Helper()
-	guard := time.After(20 * time.Second)
-	for {
+	testkit.Eventually(t, 20*time.Second, fmt.Sprintf("all %d records from %s are processed", len(values), values[0]), func() bool {
 		r.mu.Lock()
-		missing := ""
+		defer r.mu.Unlock()
 		for _, v := range values {
 			if r.seen[v] == 0 {
-				missing = v
-				break
+				return false
 			}
 		}
-		r.mu.Unlock()
-		if missing == "" {
-			return
-		}
-		select {
-		case <-r.more:
-		case <-guard:
-			t.Fatalf("record %q was never processed", missing)
-		}
-	}
+		return true
+	})
 }
 
 type recProc struct {
@@ -117,10 +105,6 @@ func (p *recProc) Process(ctx context.Context, recs []*kgo.Record) error {
 		p.r.mu.Lock()
 		p.r.seen[string(rec.Value)]++
 		p.r.mu.Unlock()
-		select {
-		case p.r.more <- struct{}{}:
-		default:
-		}
 	}
 	return nil
 }
@@ -201,16 +185,7 @@ func start(opts consumers.Options, g consumers.Group) (stop func() error) {
 
 func committed(t *testing.T, env *testkit.Env, groupName string) map[int32]int64 {
 	t.Helper()
-	adm := kadm.NewClient(env.Client(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := adm.FetchOffsets(ctx, groupName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[int32]int64)
-	offs.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
-	return out
+	return env.Committed(t, groupName)[env.Config.Topics.Pique()]
 }
 
 func TestRunProcessesCommitsOnShutdownAndResumes(t *testing.T) {

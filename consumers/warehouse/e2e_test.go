@@ -3,18 +3,17 @@ package warehouse
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/internal/connect"
+	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
@@ -48,28 +47,18 @@ func TestTimeFlushWritesQuietPartition(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- consumers.Run(runCtx, consumers.Options{Kafka: kafka, StartFrom: consumers.StartEarliest,
-			DeadLetterTopic: k.env.Config.Topics.DeadLetter(), Logger: slog.New(slog.DiscardHandler),
+			DeadLetterTopic: k.env.Config.Topics.DeadLetter(), Logger: testkit.NewLogBuffer(t).Logger(),
 			CommitInterval: 50 * time.Millisecond}, g)
 	}()
-	adm := kadm.NewClient(k.env.Client(t))
 	// Wait for the commit, which comes only after the file is durable.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for committed := int64(-1); committed != 3; {
+	testkit.Eventually(t, 30*time.Second, "offset 3 of partition 1 is committed", func() bool {
 		select {
-		case <-ctx.Done():
-			t.Fatalf("offset 3 not committed in time (at %d)", committed)
 		case err := <-done:
 			t.Fatalf("the runner stopped: %v", err)
-		case <-tick.C:
+		default:
 		}
-		offs, err := adm.FetchOffsets(ctx, "wh-test")
-		if err == nil {
-			if o, ok := offs.Lookup(topic, 1); ok {
-				committed = o.At
-			}
-		}
-	}
+		return k.env.Committed(t, "wh-test")[topic][1] == 3
+	})
 	stop()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run: %v", err)

@@ -57,22 +57,14 @@ func (k *kit) deduped(kind schemas.Kind) string {
 	return k.env.Config.Topics.Deduped(k.env.Config.Topics.ProductAgents())
 }
 
-// record encodes e as a record of e's deduped topic at partition p, offset off.
+// record is e as the receiver writes it, as a record of e's deduped topic
+// at partition p, offset off, with a record time that moves with off.
 func (k *kit) record(t testing.TB, e schemas.Event, p int32, off int64) *kgo.Record {
 	t.Helper()
-	v, err := k.env.Schemas.AppendEncode(nil, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &kgo.Record{
-		Topic: k.deduped(e.Kind()), Partition: p, Offset: off, Value: v,
-		Key:       []byte(e.ID()),
-		Timestamp: time.UnixMilli(1_700_000_000_000 + off).UTC(),
-		Headers: []kgo.RecordHeader{
-			{Key: "event-id", Value: []byte(e.ID())},
-			{Key: "event-type", Value: []byte("test")},
-		},
-	}
+	r := k.env.Record(t, k.deduped(e.Kind()), e)
+	r.Partition, r.Offset = p, off
+	r.Timestamp = time.UnixMilli(1_700_000_000_000 + off).UTC()
+	return r
 }
 
 // sampleDecisions returns n DecisionMade events spread over three hours,
