@@ -123,7 +123,6 @@ func runUntilCommitted(t *testing.T, env *testkit.Env, g realGroup, topic string
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	opts := options(t, env)
-	opts.Logger = testkit.NewLogBuffer(t).Logger()
 	go func() { errc <- g.run(t, ctx, env, opts) }()
 	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("group %s commits %v on %s", g.name, want, topic), func() bool {
 		got := env.Committed(t, g.name)[topic]

@@ -16,8 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
-	"github.com/hookbridge/hookbridge/internal/connect"
-	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 )
 
@@ -132,17 +130,7 @@ func groupAs(env *testkit.Env, r *recorder, name, member string) consumers.Group
 
 func options(t *testing.T, env *testkit.Env) consumers.Options {
 	t.Helper()
-	kopts, err := connect.KafkaOpts(env.Config.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return consumers.Options{
-		Kafka:           append(kopts, kgo.HeartbeatInterval(100*time.Millisecond)),
-		StartFrom:       "committed",
-		DeadLetterTopic: env.Config.Topics.DeadLetter(),
-		Health:          &health.Checks{},
-		CommitInterval:  50 * time.Millisecond,
-	}
+	return env.ConsumerOptions(t)
 }
 
 // produce writes values round-robin over the partitions of topic.
@@ -287,7 +275,6 @@ func TestRunHandsPartitionsOverWhenAMemberJoinsAndLeaves(t *testing.T) {
 	// revoke alone, so a revoke that does not commit shows as records
 	// processed twice.
 	opts.CommitInterval = time.Hour
-	opts.Logger = testkit.NewLogBuffer(t).Logger()
 
 	stopA := start(opts, groupAs(env, r, "g-two", "A"))
 	batch1 := values("c", 30)
@@ -413,7 +400,6 @@ func TestRunStopsWhenADeadLetterCannotBeWritten(t *testing.T) {
 
 	opts := options(t, env)
 	opts.DeadLetterTopic = "hookbridge.no-such-topic"
-	opts.Logger = testkit.NewLogBuffer(t).Logger()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := consumers.Run(ctx, opts, group(env, r, "g-dl-down"))

@@ -11,8 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
-	"github.com/hookbridge/hookbridge/internal/connect"
-	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/internal/topics"
 	"github.com/hookbridge/hookbridge/schemas"
@@ -60,17 +58,7 @@ func testConfig(env *testkit.Env, txnID string) Config {
 
 func testOptions(t testing.TB, env *testkit.Env) consumers.Options {
 	t.Helper()
-	kopts, err := connect.KafkaOpts(env.Config.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return consumers.Options{
-		Kafka:           append(kopts, kgo.HeartbeatInterval(100*time.Millisecond)),
-		StartFrom:       "committed",
-		DeadLetterTopic: env.Config.Topics.DeadLetter(),
-		Health:          &health.Checks{},
-		Logger:          testkit.NewLogBuffer(t).Logger(),
-	}
+	return env.ConsumerOptions(t)
 }
 
 // start runs one dedupe instance until stop is called; stop returns Run's

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/consumers/klaviyo/klaviyofake"
-	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
@@ -27,10 +26,6 @@ type forwarder struct {
 
 func startForwarder(t *testing.T, env *testkit.Env, h *harness, key string, shutdown time.Duration) *forwarder {
 	t.Helper()
-	kopts, err := connect.KafkaOpts(env.Config.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := h.logs.Logger()
 	client, err := NewClient(ClientOptions{
 		BaseURL: h.fake.URL(), APIKey: key, Bulk: fastLimit, Single: fastLimit,
@@ -45,17 +40,10 @@ func startForwarder(t *testing.T, env *testkit.Env, h *harness, key string, shut
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &forwarder{cancel: cancel, done: make(chan error, 1), checks: checks}
 	topics := env.Config.Topics
+	opts := env.ConsumerOptions(t)
+	opts.StartFrom, opts.Logger, opts.Metrics, opts.Health, opts.ShutdownTimeout = consumers.StartEarliest, log, prometheus.NewRegistry(), checks, shutdown
 	go func() {
-		f.done <- consumers.Run(ctx, consumers.Options{
-			Kafka:           append(kopts, kgo.HeartbeatInterval(100*time.Millisecond)),
-			StartFrom:       "earliest",
-			DeadLetterTopic: topics.DeadLetter(),
-			Logger:          log,
-			Metrics:         prometheus.NewRegistry(),
-			Health:          checks,
-			CommitInterval:  50 * time.Millisecond,
-			ShutdownTimeout: shutdown,
-		}, consumers.Group{
+		f.done <- consumers.Run(ctx, opts, consumers.Group{
 			Name:   "hookbridge-klaviyo-test",
 			Topics: []string{topics.Deduped(topics.Pique()), topics.Deduped(topics.ProductAgents())},
 			NewProcessor: NewProcessorFunc(Options{

@@ -39,17 +39,11 @@ func TestTimeFlushWritesQuietPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kafka, err := connect.KafkaOpts(k.env.Config.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := k.env.ConsumerOptions(t)
+	opts.StartFrom = consumers.StartEarliest
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() {
-		done <- consumers.Run(runCtx, consumers.Options{Kafka: kafka, StartFrom: consumers.StartEarliest,
-			DeadLetterTopic: k.env.Config.Topics.DeadLetter(), Logger: testkit.NewLogBuffer(t).Logger(),
-			CommitInterval: 50 * time.Millisecond}, g)
-	}()
+	go func() { done <- consumers.Run(runCtx, opts, g) }()
 	// Wait for the commit, which comes only after the file is durable.
 	testkit.Eventually(t, 30*time.Second, "offset 3 of partition 1 is committed", func() bool {
 		select {
