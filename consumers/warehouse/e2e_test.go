@@ -40,7 +40,8 @@ func TestTimeFlushWritesQuietPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := k.env.ConsumerOptions(t)
-	opts.StartFrom = consumers.StartEarliest
+	logs := testkit.NewLogBuffer(t)
+	opts.StartFrom, opts.Logger = consumers.StartEarliest, logs.Logger()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- consumers.Run(runCtx, opts, g) }()
@@ -58,6 +59,19 @@ func TestTimeFlushWritesQuietPartition(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	checkOnce(t, offsetCounts(t, s), 3)
+	flushed := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(line, "msg=flushed") {
+			continue
+		}
+		flushed++
+		if n := strings.Count(line, " topic="); n != 1 || strings.Count(line, " partition=") != 1 {
+			t.Errorf("the flushed line names the topic %d times, want once: %s", n, line)
+		}
+	}
+	if flushed == 0 {
+		t.Errorf("no flushed line was logged:\n%s", logs.String())
+	}
 }
 
 // TestSchemaChangeStartsNewFile: a record written with a newer schema id
