@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,15 @@ func (w *worker) push(recs []*kgo.Record) {
 	}
 	w.mu.Unlock()
 	w.signal()
+}
+
+// dataRecords returns recs without their transaction markers.
+func dataRecords(recs []*kgo.Record) []*kgo.Record {
+	isControl := func(r *kgo.Record) bool { return r.Attrs.IsControl() }
+	if !slices.ContainsFunc(recs, isControl) {
+		return recs
+	}
+	return slices.DeleteFunc(slices.Clone(recs), isControl)
 }
 
 func (w *worker) pop() (fetched, bool) {
