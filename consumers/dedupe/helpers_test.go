@@ -35,11 +35,6 @@ func event(t testing.TB, env *testkit.Env, topic, id string, at time.Time) *kgo.
 	return env.Record(t, topic, ev)
 }
 
-func produceAll(t testing.TB, env *testkit.Env, recs []*kgo.Record) {
-	t.Helper()
-	env.Produce(t, recs...)
-}
-
 func testConfig(env *testkit.Env, txnID string) Config {
 	tc := env.Config.Topics
 	return Config{
@@ -92,6 +87,11 @@ func waitCaughtUp(t testing.TB, env *testkit.Env, group string) {
 		t.Fatal(err)
 	}
 	behind := ""
+	defer func() {
+		if t.Failed() {
+			t.Logf("group %s behind: %s", group, behind)
+		}
+	}()
 	testkit.Eventually(t, 60*time.Second, "group "+group+" commits every input record", func() bool {
 		committed := env.Committed(t, group)
 		behind = ""
