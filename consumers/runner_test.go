@@ -383,6 +383,11 @@ func TestRunLagIsZeroWhenCaughtUpOnATransactionalTopic(t *testing.T) {
 	}
 	testkit.Eventually(t, 10*time.Second, "the lag of partition 0 is reported", func() bool { _, ok := lag(); return ok })
 	testkit.Eventually(t, 10*time.Second, "the lag of the caught-up partition 0 reads 0", func() bool { v, _ := lag(); return v == 0 })
+	// The commit passes the marker too, so tools that compute lag from the
+	// committed offset (kadm, kafka-consumer-groups) read 0 as well.
+	testkit.Eventually(t, 10*time.Second, "partition 0 is committed past the commit marker (offset 5)", func() bool {
+		return env.Committed(t, "g-lag")[topic][0] == int64(len(want))+1
+	})
 	if n := r.count("t0"); n != 1 {
 		t.Errorf("t0 processed %d times, want 1", n)
 	}
