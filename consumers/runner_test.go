@@ -421,3 +421,54 @@ func TestRunStopsWhenADeadLetterCannotBeWritten(t *testing.T) {
 		t.Errorf("the poison record counted as processed %d times though its dead letter failed", n)
 	}
 }
+
+// holdProc holds every record whose value starts with "hold" until Flush,
+// and says so through Pending.
+type holdProc struct {
+	held []int64
+}
+
+func (p *holdProc) Process(_ context.Context, recs []*kgo.Record) error {
+	for _, r := range recs {
+		if strings.HasPrefix(string(r.Value), "hold") {
+			p.held = append(p.held, r.Offset)
+		}
+	}
+	return nil
+}
+
+func (p *holdProc) Flush(context.Context) error { p.held = nil; return nil }
+func (p *holdProc) Close()                      {}
+func (p *holdProc) Pending() (int64, bool) {
+	if len(p.held) == 0 {
+		return 0, false
+	}
+	return p.held[0], true
+}
+
+// The runner commits up to the oldest record a processor still holds, not
+// past it, and everything once the final flush released it.
+func TestRunCommitsNothingAProcessorStillHolds(t *testing.T) {
+	env := testkit.Start(t)
+	topic := env.Config.Topics.Pique()
+	// Round robin: partition 0 gets p0, hold3, p6; 1 and 2 get the rest.
+	produce(t, env, topic, "p0", "p1", "p2", "hold3", "p4", "p5", "p6", "p7", "p8")
+	g := consumers.Group{Name: "g-hold", Topics: []string{topic},
+		NewProcessor: func(consumers.PartitionContext) (consumers.Processor, error) { return &holdProc{}, nil }}
+	stop := start(options(t, env), g)
+	testkit.Eventually(t, 20*time.Second, "partitions 1 and 2 are committed to their ends", func() bool {
+		c := committed(t, env, "g-hold")
+		return c[1] == 3 && c[2] == 3
+	})
+	// Partition 0 holds offset 1 (hold3): nothing from there on may be
+	// committed, though offset 0 may.
+	if got, ok := committed(t, env, "g-hold")[0]; ok && got > 1 {
+		t.Errorf("partition 0 committed at %d past offset 1, which its processor still holds", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := committed(t, env, "g-hold")[0]; got != 3 {
+		t.Errorf("partition 0 committed at %d after the final flush, want 3", got)
+	}
+}
