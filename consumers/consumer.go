@@ -4,8 +4,12 @@
 // committed only after the processor says the work is durable, a dead-letter
 // path for poison records, graceful shutdown, and lag and throughput metrics.
 //
-// Each consumer (consumers/dedupe, consumers/klaviyo, consumers/warehouse)
-// supplies a Group; the runner does the rest.
+// consumers/klaviyo and consumers/warehouse supply a Group and Run does the
+// rest; a new consumer is added the same way. consumers/dedupe does not use
+// Run: its exactly-once transaction spans every partition of a poll, so it
+// keeps its own loop on a franz-go GroupTransactSession, and shares the
+// runner's pieces instead (Setup, GroupOpts, FetchErrors, Metrics,
+// Readiness, DeadLetterRecord).
 package consumers
 
 import (
@@ -21,21 +25,29 @@ import (
 
 // Processor does a consumer's work for one assigned partition. The runner
 // calls it from one goroutine per partition, never concurrently for the
-// same partition, with records in offset order.
+// same partition, with records in offset order, each record once per
+// assignment.
+//
+// A processor keeps no offsets: it says what it still holds (Pending), the
+// runner knows what it handed over, and commits the offset before which
+// everything is done. So a processor that took nothing commits nothing, and
+// a committed offset only ever moves forward.
 type Processor interface {
-	// Process handles the next records of the partition. It returns the
-	// offset to commit (the offset of the next record to read, as Kafka
-	// commits) once everything before it is durable, or -1 when the work is
-	// buffered and nothing new may be committed yet. A record that can never
-	// be processed goes to PartitionContext.DeadLetter and counts as done.
-	// An error stops the group without committing past the last durable
-	// offset; return one only for failures that retrying cannot fix (a
-	// revoked API key, say), and retry transient ones inside.
-	Process(ctx context.Context, recs []*kgo.Record) (commit int64, err error)
-	// Flush makes buffered work durable and returns the offset to commit,
-	// or -1 when there is nothing new. The runner calls it every
-	// Group.FlushInterval and before it gives the partition up.
-	Flush(ctx context.Context) (commit int64, err error)
+	// Process takes the next records of the partition in: it finishes them
+	// at once or holds them for later. A record that can never be
+	// processed goes to PartitionContext.DeadLetter and counts as done.
+	// An error stops the group without committing anything Process was
+	// given; return one only for failures that retrying cannot fix (a
+	// revoked API key, a dead letter that cannot be written), and retry
+	// transient ones inside (Retry).
+	Process(ctx context.Context, recs []*kgo.Record) error
+	// Flush makes held work durable. The runner calls it every
+	// Group.FlushInterval and before it gives the partition up; work it
+	// cannot finish yet stays Pending.
+	Flush(ctx context.Context) error
+	// Pending reports the oldest offset taken in and not yet durable; ok
+	// is false when everything taken in is done.
+	Pending() (offset int64, ok bool)
 	// Close releases the processor. Work not flushed is abandoned: it is
 	// read again by whoever owns the partition next.
 	Close()
@@ -46,10 +58,15 @@ type PartitionContext struct {
 	Group     string
 	Topic     string
 	Partition int32
-	Logger    *slog.Logger
-	// DeadLetter writes rec to the dead-letter topic with the error headers
-	// and returns once the broker acknowledged it.
-	DeadLetter func(ctx context.Context, rec *kgo.Record, cause error) error
+	// Logger is the runner's logger with the topic and partition.
+	Logger *slog.Logger
+	// DeadLetter writes rec to the dead-letter topic with the error
+	// headers, counts it (hookbridge_consumer_records_failed_total{reason})
+	// and returns once the broker acknowledged it. reason is a short
+	// label (undecodable, rejected, ...); cause may quote the event, so it
+	// goes to the dead letter's error header and to debug logs only. An
+	// error means the record is not done: return it from Process.
+	DeadLetter func(ctx context.Context, rec *kgo.Record, reason string, cause error) error
 }
 
 // Group describes one consumer group to the runner.

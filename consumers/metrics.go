@@ -30,23 +30,22 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"topic"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_consumer_records_failed_total",
-			Help: "Records that could not be processed and went to the dead-letter topic.",
-		}, []string{"topic"}),
+			Help: "Records that could not be processed and went to the dead-letter topic, by reason.",
+		}, []string{"topic", "reason"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_consumer_errors_total",
 			Help: "Errors by kind: fetch, commit, deadletter, process, transaction.",
 		}, []string{"kind"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hookbridge_consumer_lag_records",
-			Help: "Records between the consumer's position and the partition's high watermark, as of the last fetch.",
+			Help: "Records between the consumer's position and the partition's last stable offset (the end a read_committed reader can reach), as of the last fetch.",
 		}, []string{"topic", "partition"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	var err error
-	m.processed, err = metrics.Register(reg, m.processed)
-	if err != nil {
+	if m.processed, err = metrics.Register(reg, m.processed); err != nil {
 		return nil, err
 	}
 	if m.failed, err = metrics.Register(reg, m.failed); err != nil {
@@ -66,21 +65,32 @@ func (m *Metrics) Processed(topic string, n int) {
 	m.processed.WithLabelValues(topic).Add(float64(n))
 }
 
-// Failed counts one record of topic sent to the dead-letter topic.
-func (m *Metrics) Failed(topic string) { m.failed.WithLabelValues(topic).Inc() }
+// Failed counts n records of topic sent to the dead-letter topic for
+// reason.
+func (m *Metrics) Failed(topic, reason string, n int) {
+	m.failed.WithLabelValues(topic, reason).Add(float64(n))
+}
 
 // Error counts one error of the given kind.
 func (m *Metrics) Error(kind string) { m.errors.WithLabelValues(kind).Inc() }
 
-// ObserveFetch sets the lag of every partition in fs from its high
-// watermark and the last record fetched.
+// ObserveFetch sets the lag of every partition in fs from its last stable
+// offset and the last record fetched. Readers are read_committed, so the
+// end they can reach is the last stable offset, not the high watermark; and
+// a transaction's commit marker is a record of the log, so the fetch must
+// keep control records (the runner does) for a caught-up partition of a
+// transactional topic to read 0.
 func (m *Metrics) ObserveFetch(fs kgo.Fetches) {
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
 			return
 		}
 		next := p.Records[len(p.Records)-1].Offset + 1
-		lag := max(p.HighWatermark-next, 0)
+		end := p.LastStableOffset
+		if end < 0 { // a broker that does not report it
+			end = p.HighWatermark
+		}
+		lag := max(end-next, 0)
 		m.lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(lag))
 	})
 }

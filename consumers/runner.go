@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -30,32 +29,20 @@ const maxPollRecords = 10_000
 // nil after a graceful shutdown (ctx ended) and the processor's error when
 // one stopped the group.
 func Run(ctx context.Context, opts Options, g Group) error {
-	if err := validate(opts, g); err != nil {
+	if err := validate(g); err != nil {
 		return err
 	}
-	start, err := StartOffset(opts.StartFrom)
-	if err != nil {
-		return fmt.Errorf("consumers: group %s: %w", g.Name, err)
-	}
-	m, err := NewMetrics(opts.Metrics)
+	base, err := Setup(opts, g.Name, "consumer-group "+g.Name)
 	if err != nil {
 		return err
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r := &runner{
-		ctx: rctx, cancel: cancel, opts: opts, g: g, m: m, log: log,
-		ready:   NewReadiness(),
+		ctx: rctx, cancel: cancel, opts: opts, g: g, Base: base,
 		workers: make(map[topicPartition]*worker),
 	}
-	if opts.Health != nil {
-		opts.Health.Add("consumer-group "+g.Name, r.ready.Check)
-	}
-	cl, err := kgo.NewClient(append(slices.Clip(opts.Kafka), r.clientOpts(start)...)...)
+	cl, err := kgo.NewClient(append(slices.Clip(opts.Kafka), r.clientOpts(base.Start)...)...)
 	if err != nil {
 		return fmt.Errorf("consumers: group %s: creating the Kafka client: %w", g.Name, err)
 	}
@@ -63,7 +50,7 @@ func Run(ctx context.Context, opts Options, g Group) error {
 	return r.run()
 }
 
-func validate(opts Options, g Group) error {
+func validate(g Group) error {
 	switch {
 	case g.Name == "":
 		return errors.New("consumers: Group.Name is empty: name the consumer group")
@@ -71,8 +58,6 @@ func validate(opts Options, g Group) error {
 		return fmt.Errorf("consumers: group %s: Group.Topics is empty: name the topics to read", g.Name)
 	case g.NewProcessor == nil:
 		return fmt.Errorf("consumers: group %s: Group.NewProcessor is nil", g.Name)
-	case opts.DeadLetterTopic == "":
-		return fmt.Errorf("consumers: group %s: Options.DeadLetterTopic is empty", g.Name)
 	}
 	return nil
 }
@@ -98,13 +83,11 @@ type topicPartition struct {
 }
 
 type runner struct {
+	*Base
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	opts   Options
 	g      Group
-	m      *Metrics
-	log    *slog.Logger
-	ready  *Readiness
 	cl     *kgo.Client
 
 	mu      sync.Mutex
@@ -121,6 +104,9 @@ func (r *runner) clientOpts(start kgo.Offset) []kgo.Opt {
 		// Callbacks run only between polls, so no fetched record is handed
 		// to a worker after its partition was revoked.
 		kgo.BlockRebalanceOnPoll(),
+		// Transaction markers come back so lag is measured from past
+		// them; they are never handed to a processor.
+		kgo.KeepControlRecords(),
 		kgo.OnPartitionsAssigned(r.assigned),
 		kgo.OnPartitionsRevoked(r.revoked),
 		kgo.OnPartitionsLost(r.lost),
@@ -130,15 +116,15 @@ func (r *runner) clientOpts(start kgo.Offset) []kgo.Opt {
 func (r *runner) run() error {
 	var bg sync.WaitGroup
 	bg.Add(2)
-	go func() { defer bg.Done(); r.ready.WaitConnected(r.ctx, r.cl) }()
+	go func() { defer bg.Done(); r.Ready.WaitConnected(r.ctx, r.cl) }()
 	go func() { defer bg.Done(); r.commitLoop() }()
-	r.log.Info("consuming", "group", r.g.Name, "topics", r.g.Topics, "start_from", r.opts.StartFrom)
+	r.Log.Info("consuming", "group", r.g.Name, "topics", r.g.Topics, "start_from", r.opts.StartFrom)
 
 	r.pollLoop()
 
 	// Shut down: finish or abandon what the workers hold, commit what is
 	// durable, then leave the group.
-	r.ready.Set(errors.New("stopping"))
+	r.Ready.Set(errors.New("stopping"))
 	ws := r.take(nil)
 	for _, w := range ws {
 		w.stop(stopFlush)
@@ -154,7 +140,7 @@ func (r *runner) run() error {
 
 	err := context.Cause(r.ctx)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		r.log.Info("stopped", "group", r.g.Name)
+		r.Log.Info("stopped", "group", r.g.Name)
 		return nil
 	}
 	return err
@@ -167,20 +153,7 @@ func (r *runner) pollLoop() {
 			r.cl.AllowRebalance()
 			return
 		}
-		fetchErr := false
-		fs.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			fetchErr = true
-			r.m.Error("fetch")
-			r.ready.Set(fmt.Errorf("fetching %s/%d: %w", t, p, err))
-			r.log.Warn("fetch failed; the client retries", "topic", t, "partition", p, "err", err)
-		})
-		if !fetchErr && !fs.Empty() {
-			r.ready.Set(nil)
-		}
-		r.m.ObserveFetch(fs)
+		r.Fetched(fs)
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) == 0 {
 				return
@@ -191,7 +164,7 @@ func (r *runner) pollLoop() {
 			if w == nil {
 				// Cannot happen while rebalances are blocked around polls;
 				// the records stay uncommitted if it ever does.
-				r.log.Error("fetched records for a partition without a processor", "topic", p.Topic, "partition", p.Partition)
+				r.Log.Error("fetched records for a partition without a processor", "topic", p.Topic, "partition", p.Partition)
 				return
 			}
 			w.push(p.Records)
@@ -208,7 +181,7 @@ func (r *runner) shutdownTimeout() time.Duration {
 }
 
 func (r *runner) fail(err error) {
-	r.log.Error("stopping the group", "group", r.g.Name, "err", err)
+	r.Log.Error("stopping the group", "group", r.g.Name, "err", err)
 	r.cancel(err)
 }
 
@@ -219,7 +192,7 @@ func (r *runner) assigned(_ context.Context, cl *kgo.Client, assigned map[string
 			tp := topicPartition{topic, p}
 			pc := PartitionContext{
 				Group: r.g.Name, Topic: topic, Partition: p,
-				Logger: r.log.With("topic", topic, "partition", p),
+				Logger: r.Log.With("topic", topic, "partition", p),
 			}
 			pc.DeadLetter = r.deadLetter(cl, pc.Logger)
 			proc, err := r.g.NewProcessor(pc)
@@ -227,7 +200,7 @@ func (r *runner) assigned(_ context.Context, cl *kgo.Client, assigned map[string
 				r.fail(fmt.Errorf("starting the processor of %s/%d: %w", topic, p, err))
 				return
 			}
-			w := newWorker(r.ctx, cl, r.m, pc, proc, r.g.FlushInterval, r.shutdownTimeout(), r.fail)
+			w := newWorker(r.ctx, cl, r.Metrics, pc, proc, r.g.FlushInterval, r.shutdownTimeout(), r.fail)
 			r.mu.Lock()
 			if old := r.workers[tp]; old != nil { // never expected; do not leak it
 				old.stop(stopAbandon)
@@ -238,7 +211,7 @@ func (r *runner) assigned(_ context.Context, cl *kgo.Client, assigned map[string
 			go func() { defer r.wg.Done(); w.run() }()
 		}
 	}
-	r.log.Info("partitions assigned", "partitions", assigned)
+	r.Log.Info("partitions assigned", "partitions", assigned)
 }
 
 // revoked waits for the workers of the revoked partitions to finish the
@@ -251,8 +224,8 @@ func (r *runner) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	}
 	r.wait(ws)
 	r.commit(ctx, ws)
-	r.m.Forget(revoked)
-	r.log.Info("partitions revoked", "partitions", revoked)
+	r.Metrics.Forget(revoked)
+	r.Log.Info("partitions revoked", "partitions", revoked)
 }
 
 // lost abandons the work of partitions the group took away without a
@@ -263,8 +236,8 @@ func (r *runner) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32)
 		w.stop(stopAbandon)
 	}
 	r.wait(ws)
-	r.m.Forget(lost)
-	r.log.Warn("partitions lost; uncommitted work will be redone by their next owner", "partitions", lost)
+	r.Metrics.Forget(lost)
+	r.Log.Warn("partitions lost; uncommitted work will be redone by their next owner", "partitions", lost)
 }
 
 // take removes and returns the workers of the given partitions (all of
@@ -348,8 +321,8 @@ func (r *runner) commit(ctx context.Context, ws []*worker) {
 		}
 	})
 	if cerr != nil {
-		r.m.Error("commit")
-		r.log.Warn("committing offsets failed; the next commit retries", "offsets", offsets, "err", cerr)
+		r.Metrics.Error("commit")
+		r.Log.Warn("committing offsets failed; the next commit retries", "offsets", offsets, "err", cerr)
 		return
 	}
 	for _, w := range moved {
@@ -357,19 +330,22 @@ func (r *runner) commit(ctx context.Context, ws []*worker) {
 	}
 }
 
-// deadLetter returns the PartitionContext.DeadLetter of one partition.
-func (r *runner) deadLetter(cl *kgo.Client, log *slog.Logger) func(context.Context, *kgo.Record, error) error {
-	return func(ctx context.Context, rec *kgo.Record, cause error) error {
+// deadLetter returns the PartitionContext.DeadLetter of one partition:
+// the one path every dead letter of a Run takes.
+func (r *runner) deadLetter(cl *kgo.Client, log *slog.Logger) func(context.Context, *kgo.Record, string, error) error {
+	return func(ctx context.Context, rec *kgo.Record, reason string, cause error) error {
 		dl := DeadLetterRecord(r.opts.DeadLetterTopic, r.g.Name, rec, cause, time.Now())
 		if err := cl.ProduceSync(ctx, dl).FirstErr(); err != nil {
-			r.m.Error("deadletter")
-			return fmt.Errorf("writing %s/%d@%d to the dead-letter topic %s: %w", rec.Topic, rec.Partition, rec.Offset, r.opts.DeadLetterTopic, err)
+			r.Metrics.Error("deadletter")
+			return fmt.Errorf("writing %s/%d@%d (%s) to the dead-letter topic %s: %w; the record is not done and the group stops",
+				rec.Topic, rec.Partition, rec.Offset, reason, r.opts.DeadLetterTopic, err)
 		}
-		r.m.Failed(rec.Topic)
+		r.Metrics.Failed(rec.Topic, reason, 1)
 		// The cause may quote the event (an email in a Klaviyo error, say):
 		// it is in the dead letter's error header, and in the log only at
 		// debug level, so info-level logs hold no personal data.
-		log.Warn("record sent to the dead-letter topic; its error header says why", "offset", rec.Offset, "event_id", schemas.Header(rec, schemas.HeaderEventID))
+		log.Warn("record sent to the dead-letter topic; its error header says why", "offset", rec.Offset,
+			"reason", reason, "event_id", schemas.Header(rec, schemas.HeaderEventID))
 		log.Debug("dead-letter cause", "offset", rec.Offset, "err", cause)
 		return nil
 	}

@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,14 +44,20 @@ type worker struct {
 	interval     time.Duration
 
 	mu     sync.Mutex
-	queue  [][]*kgo.Record
+	queue  []fetched
 	paused bool
 	wake   chan struct{} // capacity 1: something was queued or stop was called
 
 	mode atomic.Int32 // a stopMode once stop was called
 	done chan struct{}
-	// durable is the offset the processor last said may be committed, -1
-	// for none yet; committed is what the runner committed (commitMu).
+	// first is the offset of the first record handed over in this
+	// assignment (-1 before any): where the partition started, committed
+	// already or the start position. next is the offset after the last
+	// record handed over, transaction markers included. Both belong to
+	// the worker's goroutine.
+	first, next int64
+	// durable is the offset everything before which is done, -1 for none
+	// yet; committed is what the runner committed (commitMu).
 	durable   atomic.Int64
 	committed int64
 	err       error // the processor's error, set before done closes
@@ -68,15 +75,22 @@ func newWorker(parent context.Context, cl *kgo.Client, m *Metrics, pc PartitionC
 		done: make(chan struct{}),
 	}
 	w.durable.Store(-1)
-	w.committed = -1
+	w.committed, w.first, w.next = -1, -1, -1
 	return w
 }
 
-// push queues a fetched batch, pausing the partition when the queue is
-// full. It never blocks.
+// fetched is one fetch of the partition.
+type fetched struct {
+	recs        []*kgo.Record // without transaction markers
+	first, next int64         // the fetch's first offset and the one after its last, markers included
+}
+
+// push queues the records of one fetch, transaction markers included,
+// pausing the partition when the queue is full. It never blocks.
 func (w *worker) push(recs []*kgo.Record) {
+	f := fetched{recs: dataRecords(recs), first: recs[0].Offset, next: recs[len(recs)-1].Offset + 1}
 	w.mu.Lock()
-	w.queue = append(w.queue, recs)
+	w.queue = append(w.queue, f)
 	if len(w.queue) >= maxQueued && !w.paused {
 		w.paused = true
 		w.cl.PauseFetchPartitions(w.tp())
@@ -85,20 +99,29 @@ func (w *worker) push(recs []*kgo.Record) {
 	w.signal()
 }
 
-func (w *worker) pop() ([]*kgo.Record, bool) {
+// dataRecords returns recs without their transaction markers.
+func dataRecords(recs []*kgo.Record) []*kgo.Record {
+	isControl := func(r *kgo.Record) bool { return r.Attrs.IsControl() }
+	if !slices.ContainsFunc(recs, isControl) {
+		return recs
+	}
+	return slices.DeleteFunc(slices.Clone(recs), isControl)
+}
+
+func (w *worker) pop() (fetched, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.queue) == 0 {
-		return nil, false
+		return fetched{}, false
 	}
-	recs := w.queue[0]
-	w.queue[0] = nil
+	f := w.queue[0]
+	w.queue[0] = fetched{}
 	w.queue = w.queue[1:]
 	if len(w.queue) == 0 && w.paused {
 		w.paused = false
 		w.cl.ResumeFetchPartitions(w.tp())
 	}
-	return recs, true
+	return f, true
 }
 
 func (w *worker) tp() map[string][]int32 {
@@ -135,14 +158,10 @@ func (w *worker) run() {
 		if w.mode.Load() != 0 {
 			return
 		}
-		if recs, ok := w.pop(); ok {
-			off, err := w.proc.Process(w.ctx, recs)
-			if err != nil {
-				w.err = fmt.Errorf("processing %s/%d from offset %d: %w", w.pc.Topic, w.pc.Partition, recs[0].Offset, err)
+		if f, ok := w.pop(); ok {
+			if err := w.process(f); err != nil {
 				return
 			}
-			w.m.Processed(w.pc.Topic, len(recs))
-			w.setDurable(off)
 			continue
 		}
 		select {
@@ -180,19 +199,52 @@ func (w *worker) finish() {
 	_ = w.flush(ctx)
 }
 
-func (w *worker) flush(ctx context.Context) error {
-	off, err := w.proc.Flush(ctx)
-	if err != nil {
-		w.err = fmt.Errorf("flushing %s/%d: %w", w.pc.Topic, w.pc.Partition, err)
-		return err
+// process hands the records of f the processor has not had yet over.
+func (w *worker) process(f fetched) error {
+	recs := f.recs
+	if w.first < 0 {
+		w.first = f.first
+	} else {
+		// Never twice within one assignment.
+		for len(recs) > 0 && recs[0].Offset < w.next {
+			recs = recs[1:]
+		}
 	}
-	w.setDurable(off)
+	if len(recs) > 0 {
+		if err := w.proc.Process(w.ctx, recs); err != nil {
+			w.err = fmt.Errorf("processing %s/%d from offset %d: %w", w.pc.Topic, w.pc.Partition, recs[0].Offset, err)
+			return err
+		}
+		w.m.Processed(w.pc.Topic, len(recs))
+	}
+	w.next = max(w.next, f.next)
+	w.settle()
 	return nil
 }
 
-func (w *worker) setDurable(off int64) {
-	if off >= 0 && off > w.durable.Load() {
-		w.durable.Store(off)
+func (w *worker) flush(ctx context.Context) error {
+	if err := w.proc.Flush(ctx); err != nil {
+		w.err = fmt.Errorf("flushing %s/%d: %w", w.pc.Topic, w.pc.Partition, err)
+		return err
+	}
+	w.settle()
+	return nil
+}
+
+// settle moves the durable offset to where everything before is done:
+// past what was handed over, or to the oldest offset the processor still
+// holds. It only moves forward, and never to or before where the
+// partition started, so a processor that took nothing commits nothing.
+func (w *worker) settle() {
+	if w.first < 0 {
+		return
+	}
+	at := w.next
+	if off, ok := w.proc.Pending(); ok {
+		at = min(at, off)
+	}
+	if at > w.first && at > w.durable.Load() {
+		w.durable.Store(at)
 	}
 }
 

@@ -8,12 +8,12 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/health"
+	"github.com/hookbridge/hookbridge/internal/metrics"
 )
 
 // consumerEnv is what a consumer group needs from the process it runs in:
@@ -66,8 +66,7 @@ func cmdConsume(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	log := newLogger(cfg.Log, std.err)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := metrics.NewRegistry()
 	checks := &health.Checks{}
 	errc := make(chan error, 1)
 	hctx, stopHealth := context.WithCancel(ctx)

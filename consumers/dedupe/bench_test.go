@@ -30,7 +30,7 @@ func BenchmarkDedupe(b *testing.B) {
 		}
 		recs = append(recs, event(b, env, topic, fmt.Sprintf("ev-%09d", id), base.Add(time.Duration(i)*time.Millisecond)))
 	}
-	produceAll(b, env, recs)
+	env.Produce(b, recs...)
 	c := testConfig(env, "dedupe-bench")
 	opts := testOptions(b, env)
 	opts.Logger = nil

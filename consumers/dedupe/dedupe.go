@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"sync"
@@ -99,14 +98,7 @@ func Run(ctx context.Context, opts consumers.Options, c Config) error {
 	if err := c.fill(); err != nil {
 		return err
 	}
-	if opts.DeadLetterTopic == "" {
-		return errors.New("dedupe: Options.DeadLetterTopic is empty")
-	}
-	start, err := consumers.StartOffset(opts.StartFrom)
-	if err != nil {
-		return fmt.Errorf("dedupe: %w", err)
-	}
-	rm, err := consumers.NewMetrics(opts.Metrics)
+	base, err := consumers.Setup(opts, c.Group, "dedupe "+c.Group)
 	if err != nil {
 		return err
 	}
@@ -114,21 +106,14 @@ func Run(ctx context.Context, opts consumers.Options, c Config) error {
 	if err != nil {
 		return err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := base.Log
 	d := &deduper{
-		c: c, opts: opts, log: log, rm: rm, dm: dm,
-		ready:    consumers.NewReadiness(),
+		Base: base, c: c, opts: opts, dm: dm,
 		assigned: make(map[tp]uint64),
 		states:   make(map[tp]*partState),
 	}
-	if opts.Health != nil {
-		opts.Health.Add("dedupe "+c.Group, d.ready.Check)
-	}
 	sess, err := kgo.NewGroupTransactSession(append(slices.Clip(opts.Kafka),
-		append(consumers.GroupOpts(c.Group, c.Topics, start),
+		append(consumers.GroupOpts(c.Group, c.Topics, base.Start),
 			kgo.TransactionalID(c.TransactionalID),
 			kgo.TransactionTimeout(c.TransactionTimeout),
 			// Every record this group writes names its partition: the
@@ -151,11 +136,11 @@ func Run(ctx context.Context, opts consumers.Options, c Config) error {
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); d.ready.WaitConnected(rctx, sess.Client()) }()
+	go func() { defer wg.Done(); d.Ready.WaitConnected(rctx, sess.Client()) }()
 	err = d.loop(ctx, sess)
 	cancel()
 	wg.Wait()
-	d.ready.Set(errors.New("stopped"))
+	d.Ready.Set(errors.New("stopped"))
 	if errors.Is(err, errCrash) {
 		// A simulated crash: do not leave the group or end the
 		// transaction cleanly beyond what closing the client does.
@@ -194,12 +179,10 @@ func (s *partState) duplicate(h uint64, ts int64) bool {
 }
 
 type deduper struct {
-	c     Config
-	opts  consumers.Options
-	log   *slog.Logger
-	rm    *consumers.Metrics
-	dm    *metrics
-	ready *consumers.Readiness
+	*consumers.Base
+	c    Config
+	opts consumers.Options
+	dm   *metrics
 
 	// mu guards assigned and states, which the rebalance callbacks change
 	// while the loop runs.
@@ -221,7 +204,7 @@ func (d *deduper) onAssigned(_ context.Context, _ *kgo.Client, parts map[string]
 			d.assigned[tp{t, p}] = d.gen
 		}
 	}
-	d.log.Info("partitions assigned", "partitions", parts)
+	d.Log.Info("partitions assigned", "partitions", parts)
 }
 
 // onRevoked drops the state of partitions given up. It must not end the
@@ -236,8 +219,8 @@ func (d *deduper) onRevoked(_ context.Context, _ *kgo.Client, parts map[string][
 			d.dm.forget(t, p)
 		}
 	}
-	d.rm.Forget(parts)
-	d.log.Info("partitions revoked", "partitions", parts)
+	d.Metrics.Forget(parts)
+	d.Log.Info("partitions revoked", "partitions", parts)
 }
 
 // state returns the state of an assigned partition, restoring it from the
@@ -251,7 +234,7 @@ func (d *deduper) state(ctx context.Context, t tp) (*partState, error) {
 		return st, nil
 	}
 	seen := newSeenSet(d.c.Window.Milliseconds(), d.c.MaxIDsPerPartition)
-	if err := restore(ctx, d.opts.Kafka, d.log, d.c.Changelog(t.topic), t.partition, seen); err != nil {
+	if err := restore(ctx, d.opts.Kafka, d.Log, d.c.Changelog(t.topic), t.partition, seen); err != nil {
 		return nil, err
 	}
 	st = &partState{seen: seen, pending: make(map[uint64]int64)}
@@ -271,23 +254,10 @@ func (d *deduper) loop(ctx context.Context, sess *kgo.GroupTransactSession) erro
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			return nil
 		}
-		fetchErr := false
-		fs.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			fetchErr = true
-			d.rm.Error("fetch")
-			d.ready.Set(fmt.Errorf("fetching %s/%d: %w", t, p, err))
-			d.log.Warn("fetch failed; the client retries", "topic", t, "partition", p, "err", err)
-		})
+		d.Fetched(fs)
 		if fs.NumRecords() == 0 {
 			continue
 		}
-		if !fetchErr {
-			d.ready.Set(nil)
-		}
-		d.rm.ObserveFetch(fs)
 		if err := d.transact(ctx, sess, fs); err != nil {
 			if ctx.Err() != nil && !errors.Is(err, errCrash) {
 				return nil // shutting down mid-transaction: it was aborted, nothing to report

@@ -63,7 +63,7 @@ func TestDedupeEmitsEachIDOnceAcrossRestarts(t *testing.T) {
 	g := newStreamGen(1)
 	c := testConfig(env, "dedupe-restarts")
 
-	produceAll(t, env, g.batch(t, env, 300, 0.3))
+	env.Produce(t, g.batch(t, env, 300, 0.3)...)
 	stop := start(t, env, c)
 	waitCaughtUp(t, env, c.Group)
 	if err := stop(); err != nil {
@@ -71,7 +71,7 @@ func TestDedupeEmitsEachIDOnceAcrossRestarts(t *testing.T) {
 	}
 	// After the restart the seen ids come back from the changelog: the
 	// duplicates of the first run's ids must still be dropped.
-	produceAll(t, env, g.batch(t, env, 300, 0.4))
+	env.Produce(t, g.batch(t, env, 300, 0.4)...)
 	stop = start(t, env, c)
 	waitCaughtUp(t, env, c.Group)
 	if err := stop(); err != nil {
@@ -85,7 +85,7 @@ func TestDedupeCrashMidTransactionNeitherDuplicatesNorLoses(t *testing.T) {
 	g := newStreamGen(2)
 	c := testConfig(env, "dedupe-crash")
 
-	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	env.Produce(t, g.batch(t, env, 200, 0.3)...)
 	stop := start(t, env, c)
 	waitCaughtUp(t, env, c.Group)
 	if err := stop(); err != nil {
@@ -95,7 +95,7 @@ func TestDedupeCrashMidTransactionNeitherDuplicatesNorLoses(t *testing.T) {
 	// The next transaction is flushed to the broker and then the
 	// instance dies before ending it: its outputs and changelog entries
 	// sit in the log uncommitted.
-	produceAll(t, env, g.batch(t, env, 200, 0.4))
+	env.Produce(t, g.batch(t, env, 200, 0.4)...)
 	crashed := make(chan struct{})
 	crashing := c
 	crashing.beforeEnd = func() error {
@@ -128,16 +128,16 @@ func TestDedupeTwoInstancesMemberLeavesAndJoinsMidStream(t *testing.T) {
 	ca, cb := testConfig(env, "dedupe-a"), testConfig(env, "dedupe-b")
 
 	stopA := start(t, env, ca)
-	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	env.Produce(t, g.batch(t, env, 200, 0.3)...)
 	stopB := start(t, env, cb)
-	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	env.Produce(t, g.batch(t, env, 200, 0.3)...)
 	waitCaughtUp(t, env, ca.Group)
 	if err := stopA(); err != nil {
 		t.Fatal(err)
 	}
-	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	env.Produce(t, g.batch(t, env, 200, 0.3)...)
 	stopA = start(t, env, ca)
-	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	env.Produce(t, g.batch(t, env, 200, 0.3)...)
 	waitCaughtUp(t, env, ca.Group)
 	if err := stopB(); err != nil {
 		t.Fatal(err)
@@ -153,22 +153,22 @@ func TestDedupeEmitsAnIDAgainOnceItLeftTheWindow(t *testing.T) {
 	c := testConfig(env, "dedupe-window")
 	c.Window = time.Hour
 	topic := env.Config.Topics.ProductAgents()
-	produceAll(t, env, []*kgo.Record{
+	env.Produce(t,
 		event(t, env, topic, "x", base),
 		event(t, env, topic, "x", base.Add(59*time.Minute)), // within the window: dropped
 		event(t, env, topic, "x", base.Add(61*time.Minute)), // past it: emitted again
 		event(t, env, topic, "x", base.Add(62*time.Minute)), // within the new window: dropped
-	})
+	)
 	stop := start(t, env, c)
 	waitCaughtUp(t, env, c.Group)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	// After a restart the restored state judges by the same clock.
-	produceAll(t, env, []*kgo.Record{
+	env.Produce(t,
 		event(t, env, topic, "x", base.Add(90*time.Minute)),  // within 1h of 61m: dropped
 		event(t, env, topic, "x", base.Add(125*time.Minute)), // past it: emitted
-	})
+	)
 	stop = start(t, env, c)
 	waitCaughtUp(t, env, c.Group)
 	if err := stop(); err != nil {
@@ -194,7 +194,7 @@ func TestDedupeDeadLettersRecordsWithoutADecodableID(t *testing.T) {
 	garbage := &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte("{not avro"), Timestamp: base,
 		Headers: []kgo.RecordHeader{{Key: HeaderEventID, Value: []byte("g1")}}}
 	badAvro := &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte{0, 0, 0, 0, 99, 1, 2}, Timestamp: base}
-	produceAll(t, env, []*kgo.Record{good, noHeader, garbage, badAvro})
+	env.Produce(t, good, noHeader, garbage, badAvro)
 
 	stop := start(t, env, c)
 	waitCaughtUp(t, env, c.Group)
@@ -219,5 +219,47 @@ func TestDedupeDeadLettersRecordsWithoutADecodableID(t *testing.T) {
 		if schemas.Header(dl, consumers.HeaderConsumerGroup) != c.Group || schemas.Header(dl, consumers.HeaderOriginalTopic) != topic {
 			t.Errorf("dead letter headers %v name the wrong group or topic", dl.Headers)
 		}
+	}
+}
+
+// An aborted transaction emitted nothing, so its changelog entries must
+// not count as seen when a partition's state is restored (the changelog is
+// read read_committed): otherwise the id's only real copy would be dropped
+// as a duplicate and never reach the deduped topic.
+func TestDedupeRestoreIgnoresAbortedChangelogEntries(t *testing.T) {
+	env := testkit.Start(t)
+	c := testConfig(env, "dedupe-restore-aborted")
+	topic := env.Config.Topics.Pique()
+	changelog := c.Changelog(topic)
+
+	// A transaction that wrote the changelog entries of "aborted-once"
+	// (for every partition: wherever its record lands) and then aborted.
+	tx := env.Client(t, kgo.TransactionalID("dedupe-aborted-writer"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := t.Context()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(testkit.Partitions) {
+		if err := tx.ProduceSync(ctx, changelogRecord(changelog, p, hashID("aborted-once"), base.UnixMilli())).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	// The entries are in the log, only their transaction says they never
+	// happened.
+	if n := len(testkit.ReadCommitted(t, env.Config.Kafka.Brokers, changelog)); n != 0 {
+		t.Fatalf("a read_committed reader sees %d entries of the aborted transaction", n)
+	}
+
+	env.Produce(t, event(t, env, topic, "aborted-once", base.Add(time.Minute)))
+	stop := start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := outputIDs(t, env)["aborted-once"]; got != 1 {
+		t.Fatalf("aborted-once emitted %d times, want 1: the aborted changelog entries counted as seen", got)
 	}
 }

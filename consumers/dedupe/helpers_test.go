@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,8 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
-	"github.com/hookbridge/hookbridge/internal/connect"
-	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/internal/topics"
 	"github.com/hookbridge/hookbridge/schemas"
@@ -22,9 +18,9 @@ import (
 
 var base = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// event builds a raw-topic record as the receiver writes it: the entity
-// key, the Avro value and the headers. Copies of one id share a key, so
-// they land on one partition, as the receiver's do.
+// event builds a raw-topic record as the receiver writes it, received at
+// at. Copies of one id share a key, so they land on one partition, as the
+// receiver's do.
 func event(t testing.TB, env *testkit.Env, topic, id string, at time.Time) *kgo.Record {
 	t.Helper()
 	key := "k-" + id
@@ -36,26 +32,7 @@ func event(t testing.TB, env *testkit.Env, topic, id string, at time.Time) *kgo.
 		ev = &schemas.AgentMessage{EventID: id, ReceivedAt: at, Customer: schemas.Customer{ID: &key},
 			RawJSON: `{"event":{"id":"` + id + `"}}`}
 	}
-	val, err := env.Schemas.AppendEncode(nil, ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &kgo.Record{Topic: topic, Key: []byte(key), Value: val, Timestamp: at, Headers: []kgo.RecordHeader{
-		{Key: HeaderEventID, Value: []byte(id)},
-		{Key: "source", Value: []byte("test")},
-		{Key: "event-type", Value: []byte("test")},
-		{Key: "received-at", Value: []byte(at.Format(time.RFC3339Nano))},
-	}}
-}
-
-func produceAll(t testing.TB, env *testkit.Env, recs []*kgo.Record) {
-	t.Helper()
-	cl := env.Client(t, kgo.MaxBufferedRecords(1<<20))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	return env.Record(t, topic, ev)
 }
 
 func testConfig(env *testkit.Env, txnID string) Config {
@@ -76,24 +53,7 @@ func testConfig(env *testkit.Env, txnID string) Config {
 
 func testOptions(t testing.TB, env *testkit.Env) consumers.Options {
 	t.Helper()
-	kopts, err := connect.KafkaOpts(env.Config.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return consumers.Options{
-		Kafka:           append(kopts, kgo.HeartbeatInterval(100*time.Millisecond)),
-		StartFrom:       "committed",
-		DeadLetterTopic: env.Config.Topics.DeadLetter(),
-		Health:          &health.Checks{},
-		Logger:          slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	}
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
+	return env.ConsumerOptions(t)
 }
 
 // start runs one dedupe instance until stop is called; stop returns Run's
@@ -117,40 +77,31 @@ func start(t testing.TB, env *testkit.Env, c Config) (stop func() error) {
 // so far: then the transactions holding their outputs have committed.
 func waitCaughtUp(t testing.TB, env *testkit.Env, group string) {
 	t.Helper()
-	adm := kadm.NewClient(env.Client(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, env.Config.Topics.Raw()...)
+	ends, err := kadm.NewClient(env.Client(t)).ListEndOffsets(ctx, env.Config.Topics.Raw()...)
+	if err == nil {
+		err = ends.Error()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	tick := time.NewTicker(20 * time.Millisecond) // a polling interval, not a synchronisation sleep
-	defer tick.Stop()
-	for {
-		offs, err := adm.FetchOffsets(ctx, group)
-		if err == nil {
-			behind := ""
-			ends.Each(func(e kadm.ListedOffset) {
-				if o, ok := offs.Lookup(e.Topic, e.Partition); (!ok || o.At < e.Offset) && e.Offset > 0 && behind == "" {
-					behind = fmt.Sprintf("%s/%d at %d of %d", e.Topic, e.Partition, o.At, e.Offset)
-				}
-			})
-			if behind == "" {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("group %s never caught up: %s", group, behind)
-			case <-tick.C:
-			}
-			continue
+	behind := ""
+	defer func() {
+		if t.Failed() {
+			t.Logf("group %s behind: %s", group, behind)
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("fetching offsets of %s: %v", group, err)
-		case <-tick.C:
-		}
-	}
+	}()
+	testkit.Eventually(t, 60*time.Second, "group "+group+" commits every input record", func() bool {
+		committed := env.Committed(t, group)
+		behind = ""
+		ends.Each(func(e kadm.ListedOffset) {
+			if at, ok := committed[e.Topic][e.Partition]; e.Offset > 0 && (!ok || at < e.Offset) && behind == "" {
+				behind = fmt.Sprintf("%s/%d at %d of %d", e.Topic, e.Partition, at, e.Offset)
+			}
+		})
+		return behind == ""
+	})
 }
 
 // outputIDs returns how often each event id is in the deduped topics,

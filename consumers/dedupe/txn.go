@@ -128,17 +128,17 @@ func (d *deduper) transact(ctx context.Context, sess *kgo.GroupTransactSession, 
 	switch {
 	case err != nil:
 		d.dm.txns.WithLabelValues("aborted").Inc()
-		d.rm.Error("transaction")
+		d.Metrics.Error("transaction")
 		return fmt.Errorf("dedupe: ending the transaction: %w (restart the process: nothing of this transaction was emitted)", err)
 	case produceErr != nil:
 		d.dm.txns.WithLabelValues("aborted").Inc()
-		d.rm.Error("transaction")
+		d.Metrics.Error("transaction")
 		return fmt.Errorf("%w (the transaction was aborted; check the output, changelog and dead-letter topics exist)", produceErr)
 	case !committed:
 		// A rebalance: the session rewound to the committed offsets, and
 		// the records are read again by whoever owns them now.
 		d.dm.txns.WithLabelValues("aborted").Inc()
-		d.log.Info("transaction aborted by a rebalance; its records will be read again")
+		d.Log.Info("transaction aborted by a rebalance; its records will be read again")
 		return nil
 	}
 	d.dm.txns.WithLabelValues("committed").Inc()
@@ -160,9 +160,9 @@ func (d *deduper) transact(ctx context.Context, sess *kgo.GroupTransactSession, 
 	}
 	d.mu.Unlock()
 	for topic, c := range perTopic {
-		d.rm.Processed(topic, c.in)
-		for range c.dead {
-			d.rm.Failed(topic)
+		d.Metrics.Processed(topic, c.in)
+		if c.dead > 0 {
+			d.Metrics.Failed(topic, "undecodable", c.dead)
 		}
 		d.dm.duplicates.WithLabelValues(topic).Add(float64(c.dups))
 	}

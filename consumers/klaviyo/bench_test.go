@@ -49,8 +49,8 @@ func BenchmarkForwarderThroughput(b *testing.B) {
 	ceiling := bulk.Ceiling() * MaxBulkEvents
 	for i := 0; i < b.N; i++ {
 		fake := klaviyofake.New(klaviyofake.Options{APIKey: testKey, Bulk: klaviyofake.Limit(bulk),
-			Single: klaviyofake.Limit(SingleLimit), CountOnly: true, FractionalRetryAfter: true})
-		client, err := NewClient(ClientOptions{BaseURL: fake.URL(), APIKey: testKey, Bulk: bulk, Single: SingleLimit})
+			Single: klaviyofake.Limit(SingleEndpointLimit()), CountOnly: true, FractionalRetryAfter: true})
+		client, err := NewClient(ClientOptions{BaseURL: fake.URL(), APIKey: testKey, Bulk: bulk, Single: SingleEndpointLimit()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -70,7 +70,7 @@ func BenchmarkForwarderThroughput(b *testing.B) {
 						recs[j] = &kgo.Record{Offset: off, Value: []byte(fmt.Sprintf("p%d-%09d", p, off))}
 						off++
 					}
-					if _, err := proc.Process(ctx, recs); err != nil && ctx.Err() == nil {
+					if err := proc.Process(ctx, recs); err != nil && ctx.Err() == nil {
 						b.Error(err)
 						return
 					}

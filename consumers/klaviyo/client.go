@@ -181,10 +181,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 		o.Timeout = 30 * time.Second
 	}
 	if o.Bulk.Steady == 0 {
-		o.Bulk = BulkLimit
+		o.Bulk = BulkEndpointLimit()
 	}
 	if o.Single.Steady == 0 {
-		o.Single = SingleLimit
+		o.Single = SingleEndpointLimit()
 	}
 	if o.Headroom == 0 {
 		o.Headroom = 0.02

@@ -3,18 +3,15 @@ package klaviyo
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/consumers/klaviyo/klaviyofake"
-	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
@@ -29,11 +26,7 @@ type forwarder struct {
 
 func startForwarder(t *testing.T, env *testkit.Env, h *harness, key string, shutdown time.Duration) *forwarder {
 	t.Helper()
-	kopts, err := connect.KafkaOpts(env.Config.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := h.logs.Logger()
 	client, err := NewClient(ClientOptions{
 		BaseURL: h.fake.URL(), APIKey: key, Bulk: fastLimit, Single: fastLimit,
 		Timeout: 200 * time.Millisecond, Backoff: Backoff{Base: time.Millisecond, Cap: 20 * time.Millisecond},
@@ -47,17 +40,10 @@ func startForwarder(t *testing.T, env *testkit.Env, h *harness, key string, shut
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &forwarder{cancel: cancel, done: make(chan error, 1), checks: checks}
 	topics := env.Config.Topics
+	opts := env.ConsumerOptions(t)
+	opts.StartFrom, opts.Logger, opts.Metrics, opts.Health, opts.ShutdownTimeout = consumers.StartEarliest, log, prometheus.NewRegistry(), checks, shutdown
 	go func() {
-		f.done <- consumers.Run(ctx, consumers.Options{
-			Kafka:           append(kopts, kgo.HeartbeatInterval(100*time.Millisecond)),
-			StartFrom:       "earliest",
-			DeadLetterTopic: topics.DeadLetter(),
-			Logger:          log,
-			Metrics:         prometheus.NewRegistry(),
-			Health:          checks,
-			CommitInterval:  50 * time.Millisecond,
-			ShutdownTimeout: shutdown,
-		}, consumers.Group{
+		f.done <- consumers.Run(ctx, opts, consumers.Group{
 			Name:   "hookbridge-klaviyo-test",
 			Topics: []string{topics.Deduped(topics.Pique()), topics.Deduped(topics.ProductAgents())},
 			NewProcessor: NewProcessorFunc(Options{
@@ -87,45 +73,20 @@ func (f *forwarder) stop(t *testing.T) error {
 	}
 }
 
-// produceEvents writes events to the .deduped topics as dedupe does:
-// Confluent-framed Avro, keyed by entity, with the record headers.
+// produceEvents writes events to the .deduped topics as dedupe does: the
+// records the receiver wrote, copied.
 func produceEvents(t *testing.T, env *testkit.Env, evs ...schemas.Event) {
 	t.Helper()
-	cl := env.Client(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	topics := env.Config.Topics
-	var recs []*kgo.Record
-	for _, ev := range evs {
-		value, err := env.Schemas.AppendEncode(nil, ev)
-		if err != nil {
-			t.Fatal(err)
+	recs := make([]*kgo.Record, len(evs))
+	for i, ev := range evs {
+		raw := topics.Pique()
+		if ev.Kind() == schemas.KindAgentMessage {
+			raw = topics.ProductAgents()
 		}
-		rec := &kgo.Record{Value: value, Key: []byte(ev.ID())}
-		switch e := ev.(type) {
-		case *schemas.DecisionMade:
-			rec.Topic = topics.Deduped(topics.Pique())
-			if e.Session.VisitorID != nil {
-				rec.Key = []byte(*e.Session.VisitorID)
-			}
-			rec.Headers = headers(ev.ID(), "pique", "decision.made")
-		case *schemas.AgentMessage:
-			rec.Topic = topics.Deduped(topics.ProductAgents())
-			if e.Customer.ID != nil {
-				rec.Key = []byte(*e.Customer.ID)
-			}
-			rec.Headers = headers(ev.ID(), "productagents", "message")
-		}
-		recs = append(recs, rec)
+		recs[i] = env.Record(t, topics.Deduped(raw), ev)
 	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func headers(id, source, typ string) []kgo.RecordHeader {
-	return []kgo.RecordHeader{{Key: "event-id", Value: []byte(id)}, {Key: "source", Value: []byte(source)},
-		{Key: "event-type", Value: []byte(typ)}, {Key: "received-at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))}}
+	env.Produce(t, recs...)
 }
 
 // Through Kafka and the shared runner: every good event reaches Klaviyo
@@ -164,11 +125,8 @@ func TestForwarderEndToEnd(t *testing.T) {
 		klaviyofake.Fault{Status: 429},
 	)
 	produceEvents(t, env, all[:150]...)
-	cl := env.Client(t)
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: env.Config.Topics.Deduped(env.Config.Topics.Pique()), Key: []byte("poison"),
-		Value: []byte("not avro"), Headers: headers("poison-1", "pique", "decision.made")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	env.Produce(t, &kgo.Record{Topic: env.Config.Topics.Deduped(env.Config.Topics.Pique()), Key: []byte("poison"), Value: []byte("not avro"),
+		Headers: schemas.Meta{EventID: "poison-1", Source: schemas.SourcePique, EventType: "decision.made", ReceivedAt: time.Now()}.Headers()})
 
 	// Run 1 is killed (no time for a last flush or commit) once part of
 	// the stream is through.
@@ -186,12 +144,10 @@ func TestForwarderEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dead []*kgo.Record
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testkit.Eventually(t, 20*time.Second, "3 dead letters are written", func() bool {
 		dead = env.ReadAll(t, env.Config.Topics.DeadLetter())
-		if len(dead) >= 3 || time.Now().After(deadline) {
-			break
-		}
-	}
+		return len(dead) >= 3
+	})
 	if err := f2.stop(t); err != nil {
 		t.Fatalf("run 2: %v", err)
 	}
@@ -246,14 +202,11 @@ func TestForwarderStopsOnRefusedKey(t *testing.T) {
 	if strings.Contains(err.Error(), testKey) || strings.Contains(h.logs.String(), testKey) {
 		t.Errorf("the key leaked into the error or logs")
 	}
-	adm := kadm.NewClient(env.Client(t))
-	offs, ferr := adm.FetchOffsets(ctx, "hookbridge-klaviyo-test")
-	if ferr != nil {
-		t.Fatal(ferr)
-	}
-	offs.Each(func(o kadm.OffsetResponse) {
-		if o.At > 0 {
-			t.Errorf("committed %s/%d at %d after a refused key", o.Topic, o.Partition, o.At)
+	for topic, parts := range env.Committed(t, "hookbridge-klaviyo-test") {
+		for p, at := range parts {
+			if at > 0 {
+				t.Errorf("committed %s/%d at %d after a refused key", topic, p, at)
+			}
 		}
-	})
+	}
 }

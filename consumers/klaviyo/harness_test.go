@@ -1,11 +1,9 @@
 package klaviyo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/consumers/klaviyo/klaviyofake"
+	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
@@ -25,24 +24,6 @@ const testKey = "pk_test_7f3c9a1e5b2d4f6a8c0e"
 
 // fastLimit never gets in the way of a test that is not about pacing.
 var fastLimit = Limit{Burst: 100000, BurstWindow: time.Second, Steady: 1000000, SteadyWindow: time.Minute}
-
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // mapDecoder decodes a record whose value is an event id it knows; any
 // other value is poison.
@@ -61,22 +42,25 @@ func (d *mapDecoder) DecodeEvent(_ context.Context, value []byte) (schemas.Event
 }
 
 type deadLetter struct {
-	rec   *kgo.Record
-	cause error
+	rec    *kgo.Record
+	reason string
+	cause  error
 }
 
 type harness struct {
 	t       *testing.T
 	fake    *klaviyofake.Fake
 	client  *Client
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 	metrics *Metrics
 	dec     *mapDecoder
 	mapping MappingOptions
 
 	mu   sync.Mutex
 	dead []deadLetter
-	next int64
+	// deadLetterErr, when set, is what writing a dead letter fails with.
+	deadLetterErr error
+	next          int64
 }
 
 type harnessOptions struct {
@@ -95,7 +79,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	fake := klaviyofake.New(o.fake)
 	t.Cleanup(fake.Close)
-	logs := &syncBuffer{}
+	logs := testkit.NewLogBuffer(t)
 	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +98,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if co.Timeout == 0 {
 		co.Timeout = 5 * time.Second
 	}
-	co.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	co.Logger = logs.Logger()
 	co.Metrics = m
 	client, err := NewClient(co)
 	if err != nil {
@@ -137,11 +121,14 @@ func (h *harness) processor(o Options) *Processor {
 	o.Backoff = Backoff{Base: time.Millisecond, Cap: 10 * time.Millisecond}
 	return NewProcessor(o, consumers.PartitionContext{
 		Group: "klaviyo-test", Topic: "pique.decisions.v1.deduped", Partition: 0,
-		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		DeadLetter: func(_ context.Context, rec *kgo.Record, cause error) error {
+		Logger: h.logs.Logger(),
+		DeadLetter: func(_ context.Context, rec *kgo.Record, reason string, cause error) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			h.dead = append(h.dead, deadLetter{rec, cause})
+			if h.deadLetterErr != nil {
+				return h.deadLetterErr
+			}
+			h.dead = append(h.dead, deadLetter{rec, reason, cause})
 			return nil
 		},
 	})
@@ -165,6 +152,25 @@ func (h *harness) poison() *kgo.Record {
 	r := &kgo.Record{Topic: "pique.decisions.v1.deduped", Offset: h.next, Value: []byte{0xde, 0xad}}
 	h.next++
 	return r
+}
+
+// deadLettersFor counts the dead letters of one reason.
+func (h *harness) deadLettersFor(reason string) int {
+	n := 0
+	for _, d := range h.deadLetters() {
+		if d.reason == reason {
+			n++
+		}
+	}
+	return n
+}
+
+// held is what p still holds: the oldest offset not yet done, or -1.
+func held(p *Processor) int64 {
+	if off, ok := p.Pending(); ok {
+		return off
+	}
+	return -1
 }
 
 func (h *harness) deadLetters() []deadLetter {

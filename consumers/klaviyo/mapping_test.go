@@ -9,18 +9,16 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-func ptr[T any](v T) *T { return &v }
-
 func decision(id, email, action string) *schemas.DecisionMade {
 	at := time.Date(2025, 1, 15, 14, 32, 0, 0, time.UTC)
 	d := &schemas.DecisionMade{
 		EventID: id, EventType: "decision.made", OccurredAt: &at, ReceivedAt: at.Add(time.Second),
-		Decision: schemas.Decision{ID: ptr(id), Action: ptr(action), Reason: ptr(`Added "Summer Dress" to cart`), LLMReasoning: ptr("spent 4 minutes")},
-		Session: schemas.Session{VisitorID: ptr("visitor-" + id), EventCount: ptr(int64(12)),
-			DurationSeconds: ptr(245.0), ProductsViewed: ptr(int64(3)), CartItems: []string{"Summer Dress"}},
+		Decision: schemas.Decision{ID: new(id), Action: new(action), Reason: new(`Added "Summer Dress" to cart`), LLMReasoning: new("spent 4 minutes")},
+		Session: schemas.Session{VisitorID: new("visitor-" + id), EventCount: new(int64(12)),
+			DurationSeconds: new(245.0), ProductsViewed: new(int64(3)), CartItems: []string{"Summer Dress"}},
 	}
 	if email != "" {
-		d.Session.Email = ptr(email)
+		d.Session.Email = new(email)
 	}
 	return d
 }
@@ -28,14 +26,14 @@ func decision(id, email, action string) *schemas.DecisionMade {
 func message(id, email, messageType string) *schemas.AgentMessage {
 	at := time.Date(2025, 2, 1, 9, 0, 0, 500e6, time.UTC)
 	m := &schemas.AgentMessage{
-		EventID: id, MessageType: ptr(messageType), OccurredAt: &at, ReceivedAt: at,
-		Customer: schemas.Customer{ID: ptr("cust-" + id)},
-		Content:  schemas.Content{Subject: ptr("Time to restock"), Headline: ptr("<b>Running low?</b>"), Body: ptr("<p>Hi</p>"), CallToAction: ptr("Shop")},
-		PrimaryProducts: []schemas.Product{{Title: ptr("Shampoo"), Price: ptr(12.5), Currency: ptr("EUR"), OnSale: ptr(true),
-			Image: &schemas.Image{URL: ptr("https://img/x.png")}}},
+		EventID: id, MessageType: new(messageType), OccurredAt: &at, ReceivedAt: at,
+		Customer: schemas.Customer{ID: new("cust-" + id)},
+		Content:  schemas.Content{Subject: new("Time to restock"), Headline: new("<b>Running low?</b>"), Body: new("<p>Hi</p>"), CallToAction: new("Shop")},
+		PrimaryProducts: []schemas.Product{{Title: new("Shampoo"), Price: new(12.5), Currency: new("EUR"), OnSale: new(true),
+			Image: &schemas.Image{URL: new("https://img/x.png")}}},
 	}
 	if email != "" {
-		m.Customer.Email = ptr(email)
+		m.Customer.Email = new(email)
 	}
 	return m
 }
@@ -178,7 +176,7 @@ func TestSkipReasons(t *testing.T) {
 func TestEventTimeOutOfRangeFallsBack(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	d := decision("t", "ada@example.com", "x")
-	d.OccurredAt = ptr(now.AddDate(2, 0, 0))
+	d.OccurredAt = new(now.AddDate(2, 0, 0))
 	d.ReceivedAt = now
 	ev, _ := NewMapper(MappingOptions{Now: func() time.Time { return now }}).Map(d)
 	if !ev.Time.Equal(now) {

@@ -12,11 +12,10 @@ type Metrics struct {
 	// Sent counts events Klaviyo accepted (202), by kind (decision,
 	// message); metric names come from webhooks and are unbounded.
 	Sent *prometheus.CounterVec
+	// DryRun counts events a dry run logged instead of sending, by kind.
+	DryRun *prometheus.CounterVec
 	// Skipped counts events never sent, by reason (no_email, ...).
 	Skipped *prometheus.CounterVec
-	// DeadLettered counts records sent to the dead-letter topic, by reason
-	// (undecodable, rejected).
-	DeadLettered *prometheus.CounterVec
 	// Requests counts HTTP answers by endpoint and status ("error" for a
 	// network failure or timeout).
 	Requests *prometheus.CounterVec
@@ -32,11 +31,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_klaviyo_events_sent_total", Help: "Events Klaviyo accepted with 202, by kind.",
 		}, []string{"kind"}),
+		DryRun: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_klaviyo_events_dry_run_total", Help: "Events a dry run logged instead of sending, by kind.",
+		}, []string{"kind"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_klaviyo_events_skipped_total", Help: "Events not sent to Klaviyo, by reason.",
-		}, []string{"reason"}),
-		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookbridge_klaviyo_events_dead_lettered_total", Help: "Records sent to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookbridge_klaviyo_requests_total", Help: "HTTP answers from Klaviyo by endpoint and status.",
@@ -57,10 +56,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if m.Sent, err = metrics.Register(reg, m.Sent); err != nil {
 		return nil, err
 	}
-	if m.Skipped, err = metrics.Register(reg, m.Skipped); err != nil {
+	if m.DryRun, err = metrics.Register(reg, m.DryRun); err != nil {
 		return nil, err
 	}
-	if m.DeadLettered, err = metrics.Register(reg, m.DeadLettered); err != nil {
+	if m.Skipped, err = metrics.Register(reg, m.Skipped); err != nil {
 		return nil, err
 	}
 	if m.Requests, err = metrics.Register(reg, m.Requests); err != nil {

@@ -20,13 +20,17 @@ type Limit struct {
 	SteadyWindow time.Duration // default 1m
 }
 
-// The documented limits (reference §4) for a private key, per account.
-var (
-	// BulkLimit is tier M: 10/s, 150/min.
-	BulkLimit = Limit{Burst: 10, BurstWindow: time.Second, Steady: 150, SteadyWindow: time.Minute}
-	// SingleLimit is tier XL: 350/s, 3,500/min.
-	SingleLimit = Limit{Burst: 350, BurstWindow: time.Second, Steady: 3500, SteadyWindow: time.Minute}
-)
+// BulkEndpointLimit is the documented limit (reference §4) of the bulk
+// endpoint for a private key, per account: tier M, 10/s, 150/min.
+func BulkEndpointLimit() Limit {
+	return Limit{Burst: 10, BurstWindow: time.Second, Steady: 150, SteadyWindow: time.Minute}
+}
+
+// SingleEndpointLimit is the documented limit of the single-event
+// endpoint: tier XL, 350/s, 3,500/min.
+func SingleEndpointLimit() Limit {
+	return Limit{Burst: 350, BurstWindow: time.Second, Steady: 3500, SteadyWindow: time.Minute}
+}
 
 func (l Limit) withDefaults() Limit {
 	if l.BurstWindow <= 0 {

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/schemas"
@@ -69,7 +66,7 @@ func NewProcessor(o Options, pc consumers.PartitionContext) *Processor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Processor{o: o, pc: pc, log: log, committed: -1}
+	return &Processor{o: o, pc: pc, log: log}
 }
 
 // pending is a mapped record waiting for its batch.
@@ -78,10 +75,10 @@ type pending struct {
 	ev  *Encoded
 }
 
-// Processor forwards one partition: it buffers mapped events, sends them
-// in bulk when a batch is full or at Flush, and reports an offset as
-// committable only when every record before it was accepted by Klaviyo,
-// skipped, or dead-lettered.
+// Processor forwards one partition: it buffers mapped events and sends
+// them in bulk when a batch is full or at Flush. A record is done once
+// Klaviyo accepted it, it was skipped, or it was dead-lettered; the
+// buffered ones are what it holds (Pending).
 type Processor struct {
 	o   Options
 	pc  consumers.PartitionContext
@@ -89,58 +86,44 @@ type Processor struct {
 
 	buf      []pending
 	bufBytes int
-	// next is the offset after the last record taken in; everything
-	// before it that is not in buf is done.
-	next      int64
-	committed int64
 }
 
 // Process implements consumers.Processor.
-func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) (int64, error) {
+func (p *Processor) Process(ctx context.Context, recs []*kgo.Record) error {
 	for _, rec := range recs {
-		if p.committed < 0 {
-			// Where the partition starts is committed already.
-			p.committed = rec.Offset
-		}
 		if err := p.take(ctx, rec); err != nil {
-			return -1, err
+			return err
 		}
-		p.next = rec.Offset + 1
 		for len(p.buf) >= p.o.BatchSize || p.bufBytes >= p.o.BatchBytes {
 			if err := p.sendBatch(ctx); err != nil {
-				return -1, err
+				return err
 			}
 		}
 	}
-	return p.commit(), nil
+	return nil
 }
 
 // Flush implements consumers.Processor.
-func (p *Processor) Flush(ctx context.Context) (int64, error) {
+func (p *Processor) Flush(ctx context.Context) error {
 	for len(p.buf) > 0 {
 		if err := p.sendBatch(ctx); err != nil {
-			return -1, err
+			return err
 		}
 	}
-	return p.commit(), nil
+	return nil
+}
+
+// Pending implements consumers.Processor: the oldest buffered record.
+func (p *Processor) Pending() (int64, bool) {
+	if len(p.buf) == 0 {
+		return 0, false
+	}
+	return p.buf[0].rec.Offset, true
 }
 
 // Close implements consumers.Processor: buffered events are abandoned and
 // read again by the partition's next owner.
 func (p *Processor) Close() { p.buf, p.bufBytes = nil, 0 }
-
-// commit is the offset up to which everything is done, when it moved.
-func (p *Processor) commit() int64 {
-	at := p.next
-	if len(p.buf) > 0 {
-		at = p.buf[0].rec.Offset
-	}
-	if at <= p.committed {
-		return -1
-	}
-	p.committed = at
-	return at
-}
 
 // take decodes and maps rec into the buffer, or skips or dead-letters it.
 func (p *Processor) take(ctx context.Context, rec *kgo.Record) error {
@@ -173,26 +156,13 @@ func (p *Processor) take(ctx context.Context, rec *kgo.Record) error {
 // decode retries a schema registry that cannot be reached: a record is
 // only poison when its bytes are.
 func (p *Processor) decode(ctx context.Context, rec *kgo.Record) (schemas.Event, error) {
-	for attempt := 0; ; attempt++ {
-		ev, err := p.o.Decoder.DecodeEvent(ctx, rec.Value)
-		if err == nil || !transientDecode(err) {
-			return ev, err
-		}
-		p.log.Warn("klaviyo: schema registry unavailable; retrying", "offset", rec.Offset, "err", err)
-		if err := sleep(ctx, p.o.Backoff.delay(attempt)); err != nil {
-			return nil, err
-		}
-	}
-}
-
-func transientDecode(err error) bool {
-	var re *sr.ResponseError
-	if errors.As(err, &re) {
-		return re.StatusCode >= 500 || re.StatusCode == 429
-	}
-	var ue *url.Error
-	var ne net.Error
-	return errors.As(err, &ue) || errors.As(err, &ne)
+	var ev schemas.Event
+	err := consumers.Retry(ctx, p.log, fmt.Sprintf("klaviyo: decoding offset %d", rec.Offset), p.o.Backoff.delay, consumers.Transient,
+		func() (err error) {
+			ev, err = p.o.Decoder.DecodeEvent(ctx, rec.Value)
+			return err
+		})
+	return ev, err
 }
 
 // sendBatch sends the head of the buffer as one bulk request and drops it
@@ -273,8 +243,12 @@ func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]re
 	var apiErr *APIError
 	switch {
 	case err == nil:
+		counter := p.o.Metrics.Sent
+		if p.o.Client.DryRun() {
+			counter = p.o.Metrics.DryRun // logged, not sent
+		}
 		for _, it := range batch {
-			p.o.Metrics.Sent.WithLabelValues(it.ev.Event.Kind).Inc()
+			counter.WithLabelValues(it.ev.Event.Kind).Inc()
 		}
 		return nil
 	case !errors.As(err, &apiErr) || !apiErr.Rejected():
@@ -300,18 +274,14 @@ func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]re
 	}
 }
 
+// deadLetter hands rec to the runner's dead-letter path, which counts and
+// logs it (Klaviyo's error detail may quote an email: cause stays out of
+// this package's logs and errors).
 func (p *Processor) deadLetter(ctx context.Context, rec *kgo.Record, reason string, cause error) error {
-	// The runner logs the dead letter with its cause; Klaviyo's error
-	// detail may quote an email, so it stays out of this line.
-	p.log.Debug("klaviyo: dead-lettering record", "offset", rec.Offset, "reason", reason)
 	if p.pc.DeadLetter == nil {
-		return fmt.Errorf("klaviyo: no dead-letter topic for offset %d: %w", rec.Offset, cause)
+		return fmt.Errorf("klaviyo: offset %d cannot be sent (%s) and there is no dead-letter topic", rec.Offset, reason)
 	}
-	if err := p.pc.DeadLetter(ctx, rec, cause); err != nil {
-		return fmt.Errorf("klaviyo: dead-lettering offset %d (%v): %w", rec.Offset, cause, err)
-	}
-	p.o.Metrics.DeadLettered.WithLabelValues(reason).Inc()
-	return nil
+	return p.pc.DeadLetter(ctx, rec, reason, cause)
 }
 
 var _ consumers.Processor = (*Processor)(nil)

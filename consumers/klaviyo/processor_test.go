@@ -12,7 +12,7 @@ import (
 )
 
 // Offsets move only when Klaviyo has answered 202 for everything before
-// them: a buffered batch commits nothing, a flushed one commits all.
+// them: a buffered batch is held (Pending), a flushed one holds nothing.
 func TestProcessorCommitsOnlyAfterAccepted(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := testContext(t, 10*time.Second)
@@ -20,28 +20,29 @@ func TestProcessorCommitsOnlyAfterAccepted(t *testing.T) {
 	evs := decisions("c", 25)
 	recs := h.records(evs...)
 
-	commit, err := p.Process(ctx, recs[:5])
-	if err != nil || commit != -1 {
-		t.Fatalf("buffered batch: commit %d, err %v; want -1", commit, err)
+	err := p.Process(ctx, recs[:5])
+	if err != nil || held(p) != 0 {
+		t.Fatalf("buffered batch: pending %d, err %v; want 0 (all five held)", held(p), err)
 	}
 	if n := len(h.fake.Events()); n != 0 {
 		t.Fatalf("%d events sent before the batch was full", n)
 	}
 	// 5 more fill the batch of 10: everything up to offset 10 is done.
 	h.fake.Inject(klaviyofake.Fault{Status: http.StatusServiceUnavailable}, klaviyofake.Fault{Status: http.StatusBadGateway})
-	commit, err = p.Process(ctx, recs[5:15])
-	if err != nil || commit != 10 {
-		t.Fatalf("full batch: commit %d, err %v; want 10", commit, err)
+	err = p.Process(ctx, recs[5:15])
+	if err != nil || held(p) != 10 {
+		t.Fatalf("full batch: pending %d, err %v; want 10", held(p), err)
 	}
-	commit, err = p.Flush(ctx)
-	if err != nil || commit != 15 {
-		t.Fatalf("flush: commit %d, err %v; want 15", commit, err)
+	err = p.Flush(ctx)
+	if err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v; want nothing held", held(p), err)
 	}
-	if commit, _ = p.Flush(ctx); commit != -1 {
-		t.Fatalf("empty flush: commit %d, want -1", commit)
+	before := h.fake.Stats().Total(klaviyofake.PathBulkEvents)
+	if err := p.Flush(ctx); err != nil || held(p) != -1 || h.fake.Stats().Total(klaviyofake.PathBulkEvents) != before {
+		t.Fatalf("empty flush: pending %d, err %v, requests %d→%d; want nothing held and nothing sent", held(p), err, before, h.fake.Stats().Total(klaviyofake.PathBulkEvents))
 	}
-	if commit, err = p.Process(ctx, recs[15:]); err != nil || commit != 25 {
-		t.Fatalf("second full batch: commit %d, err %v; want 25", commit, err)
+	if err = p.Process(ctx, recs[15:]); err != nil || held(p) != -1 {
+		t.Fatalf("second full batch: pending %d, err %v; want nothing held", held(p), err)
 	}
 	expectStored(t, h.fake, NewMapper(MappingOptions{}), evs)
 	if s := h.fake.Stats(); s.Requests[klaviyofake.PathBulkEvents][503] != 1 || s.Requests[klaviyofake.PathBulkEvents][502] != 1 {
@@ -71,13 +72,12 @@ func TestProcessorDeliversOnceThroughFaults(t *testing.T) {
 	)
 	recs := h.records(evs...)
 	for i := 0; i < len(recs); i += 7 {
-		if _, err := p.Process(ctx, recs[i:min(i+7, len(recs))]); err != nil {
+		if err := p.Process(ctx, recs[i:min(i+7, len(recs))]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	commit, err := p.Flush(ctx)
-	if err != nil || commit != int64(len(recs)) {
-		t.Fatalf("flush: commit %d, err %v; want %d", commit, err, len(recs))
+	if err := p.Flush(ctx); err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v; want all %d done", held(p), err, len(recs))
 	}
 	expectStored(t, h.fake, NewMapper(MappingOptions{}), evs)
 	s := h.fake.Stats()
@@ -99,7 +99,7 @@ func TestProcessorDeadLettersOnlyRejectedEvents(t *testing.T) {
 	good := decisions("g", 60)
 	badEmail := decision("bad-email", "ada@nodot", "cart_abandonment")
 	huge := decision("bad-huge", "ada@example.com", "cart_abandonment")
-	huge.Decision.Reason = ptr(strings.Repeat("r", 101<<10))
+	huge.Decision.Reason = new(strings.Repeat("r", 101<<10))
 	longName := decision("bad-name", "ada@example.com", "too_long")
 	all := append([]schemas.Event{}, good[:20]...)
 	all = append(all, badEmail)
@@ -109,12 +109,11 @@ func TestProcessorDeadLettersOnlyRejectedEvents(t *testing.T) {
 	recs := h.records(all...)
 	poison := h.poison()
 	recs = append(recs, poison)
-	if _, err := p.Process(ctx, recs); err != nil {
+	if err := p.Process(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	commit, err := p.Flush(ctx)
-	if err != nil || commit != poison.Offset+1 {
-		t.Fatalf("flush: commit %d, err %v; want %d", commit, err, poison.Offset+1)
+	if err := p.Flush(ctx); err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v; want all through %d done", held(p), err, poison.Offset)
 	}
 	expectStored(t, h.fake, NewMapper(h.mapping), good)
 	dead := h.deadLetters()
@@ -135,8 +134,8 @@ func TestProcessorDeadLettersOnlyRejectedEvents(t *testing.T) {
 			t.Errorf("dead letter %q lacks Klaviyo's answer: %v", id, d.cause)
 		}
 	}
-	if got := counter(h.metrics.DeadLettered, "rejected"); got != 3 {
-		t.Errorf("rejected metric %v, want 3", got)
+	if got := h.deadLettersFor("rejected"); got != 3 {
+		t.Errorf("dead letters for reason rejected: %d, want 3", got)
 	}
 }
 
@@ -148,11 +147,11 @@ func TestProcessorSkipsEventsWithoutEmail(t *testing.T) {
 	noEmail := decision("no-email", "", "cart_abandonment")
 	withEmail := decision("with-email", "ada@example.com", "cart_abandonment")
 	recs := h.records(noEmail, withEmail, message("msg-no-email", "", "REPLENISHMENT_REMINDER"))
-	if _, err := p.Process(ctx, recs); err != nil {
+	if err := p.Process(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	if commit, err := p.Flush(ctx); err != nil || commit != 3 {
-		t.Fatalf("flush: commit %d, err %v; want 3", commit, err)
+	if err := p.Flush(ctx); err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v; want all 3 done", held(p), err)
 	}
 	expectStored(t, h.fake, NewMapper(MappingOptions{}), []schemas.Event{withEmail})
 	if got := counter(h.metrics.Skipped, SkipNoEmail); got != 2 {
@@ -175,11 +174,11 @@ func TestProcessorDropsDuplicateUniqueIDInBatch(t *testing.T) {
 	d := decision("twice", "ada@example.com", "gentle_nudge")
 	recs := h.records(d, decision("other", "bo@example.com", "gentle_nudge"))
 	recs = append(recs, h.records(d)...)
-	if _, err := p.Process(ctx, recs); err != nil {
+	if err := p.Process(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	if commit, err := p.Flush(ctx); err != nil || commit != 3 {
-		t.Fatalf("flush: commit %d, err %v", commit, err)
+	if err := p.Flush(ctx); err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v", held(p), err)
 	}
 	if s := h.fake.Stats(); s.Requests[klaviyofake.PathBulkEvents][400] != 0 || s.Deliveries != 2 {
 		t.Errorf("stats %+v: want one bulk request with 2 events", s)
@@ -203,12 +202,13 @@ func TestProcessorStopsOnRefusedKey(t *testing.T) {
 			if err := h.client.Ready(); err != nil {
 				t.Fatalf("ready before any request: %v", err)
 			}
-			if _, err := p.Process(ctx, h.records(decisions("k", 3)...)); err != nil {
+			recs := h.records(decisions("k", 3)...)
+			if err := p.Process(ctx, recs); err != nil {
 				t.Fatal(err)
 			}
-			commit, err := p.Flush(ctx)
-			if !errors.Is(err, ErrUnauthorized) || commit != -1 {
-				t.Fatalf("flush: commit %d, err %v; want -1 and ErrUnauthorized", commit, err)
+			err := p.Flush(ctx)
+			if !errors.Is(err, ErrUnauthorized) || held(p) != recs[0].Offset {
+				t.Fatalf("flush: pending %d, err %v; want %d still held and ErrUnauthorized", held(p), err, recs[0].Offset)
 			}
 			if strings.Contains(err.Error(), testKey) {
 				t.Errorf("error reveals the key: %v", err)
@@ -237,10 +237,10 @@ func TestClientPacingAvoids429(t *testing.T) {
 	p := h.processor(Options{BatchSize: 2})
 	evs := decisions("p", 40)
 	start := time.Now()
-	if _, err := p.Process(ctx, h.records(evs...)); err != nil {
+	if err := p.Process(ctx, h.records(evs...)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Flush(ctx); err != nil {
+	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	s := h.fake.Stats()
@@ -267,10 +267,10 @@ func TestClientFollowsRetryAfter(t *testing.T) {
 	ctx := testContext(t, 10*time.Second)
 	p := h.processor(Options{BatchSize: 2})
 	evs := decisions("r", 30)
-	if _, err := p.Process(ctx, h.records(evs...)); err != nil {
+	if err := p.Process(ctx, h.records(evs...)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Flush(ctx); err != nil {
+	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if h.fake.Stats().Requests[klaviyofake.PathBulkEvents][429] == 0 {
@@ -289,14 +289,20 @@ func TestDryRun(t *testing.T) {
 	}
 	ctx := testContext(t, 5*time.Second)
 	p := h.processor(Options{})
-	if _, err := p.Process(ctx, h.records(decision("dry", "ada.lovelace@example.com", "cart_abandonment"))); err != nil {
+	if err := p.Process(ctx, h.records(decision("dry", "ada.lovelace@example.com", "cart_abandonment"))); err != nil {
 		t.Fatal(err)
 	}
-	if commit, err := p.Flush(ctx); err != nil || commit != 1 {
-		t.Fatalf("flush: commit %d, err %v", commit, err)
+	if err := p.Flush(ctx); err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v", held(p), err)
 	}
 	if len(h.fake.Events()) != 0 {
 		t.Errorf("dry run sent events")
+	}
+	if got := counter(h.metrics.Sent, "decision"); got != 0 {
+		t.Errorf("events_sent_total{decision} = %v in a dry run, want 0: nothing was sent", got)
+	}
+	if got := counter(h.metrics.DryRun, "decision"); got != 1 {
+		t.Errorf("events_dry_run_total{decision} = %v, want 1", got)
 	}
 	logs := h.logs.String()
 	if strings.Contains(logs, "ada.lovelace@example.com") || !strings.Contains(logs, "a***@example.com") || !strings.Contains(logs, "Pique Cart Abandonment") {
@@ -310,14 +316,59 @@ func TestProcessorStopsWhenEverythingIsRejected(t *testing.T) {
 	h := newHarness(t, harnessOptions{client: ClientOptions{Revision: "v3"}}) // the fake wants YYYY-MM-DD
 	ctx := testContext(t, 10*time.Second)
 	p := h.processor(Options{})
-	if _, err := p.Process(ctx, h.records(decisions("all-bad", 40)...)); err != nil {
+	recs := h.records(decisions("all-bad", 40)...)
+	if err := p.Process(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	commit, err := p.Flush(ctx)
-	if err == nil || commit != -1 || !strings.Contains(err.Error(), "klaviyo.revision") {
-		t.Fatalf("flush: commit %d, err %v; want a stop naming the configuration", commit, err)
+	err := p.Flush(ctx)
+	if err == nil || held(p) != recs[0].Offset || !strings.Contains(err.Error(), "klaviyo.revision") {
+		t.Fatalf("flush: pending %d, err %v; want %d still held and a stop naming the configuration", held(p), err, recs[0].Offset)
 	}
 	if n := len(h.deadLetters()); n != 0 {
 		t.Errorf("%d events dead-lettered for a configuration error", n)
+	}
+}
+
+// A client that gave up after max_attempts did not deliver: the events
+// are not counted as sent, the partition stops, and the records stay held
+// so the offset does not move past them.
+func TestProcessorHoldsEventsWhenRetriesRunOut(t *testing.T) {
+	h := newHarness(t, harnessOptions{client: ClientOptions{MaxAttempts: 3}})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	h.fake.Inject(klaviyofake.Fault{Status: http.StatusServiceUnavailable}, klaviyofake.Fault{Status: http.StatusServiceUnavailable},
+		klaviyofake.Fault{Status: http.StatusServiceUnavailable}, klaviyofake.Fault{Status: http.StatusServiceUnavailable})
+	recs := h.records(decisions("out", 3)...)
+	if err := p.Process(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Flush(ctx)
+	if err == nil || !strings.Contains(err.Error(), "giving up after 3 attempts") {
+		t.Errorf("flush: %v; want the client's giving-up error", err)
+	}
+	if got := held(p); got != recs[0].Offset {
+		t.Errorf("pending %d after the retries ran out, want %d: the offset must not move", got, recs[0].Offset)
+	}
+	if got := counter(h.metrics.Sent, "decision"); got != 0 {
+		t.Errorf("events_sent_total{decision} = %v, want 0: Klaviyo took nothing", got)
+	}
+	if n := len(h.fake.Events()); n != 0 {
+		t.Errorf("the fake stored %d events through injected 503s", n)
+	}
+	if len(h.deadLetters()) != 0 {
+		t.Errorf("events dead-lettered because Klaviyo was down")
+	}
+}
+
+// A dead letter that cannot be written is not done: Process fails, so the
+// runner stops the group instead of committing past the record.
+func TestProcessorFailsWhenADeadLetterCannotBeWritten(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	h.deadLetterErr = errors.New("dead-letter topic unavailable")
+	recs := append(h.records(decisions("before", 2)...), h.poison())
+	if err := p.Process(ctx, recs); err == nil || !strings.Contains(err.Error(), "dead-letter topic unavailable") {
+		t.Fatalf("Process: %v; want the dead letter's error", err)
 	}
 }

@@ -104,14 +104,14 @@ func benchProcess(b *testing.B, evs []schemas.Event) {
 			batch[j] = &r
 			bytes += int64(len(r.Value))
 		}
-		if _, err := p.Process(ctx, batch); err != nil {
+		if _, err := p.process(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
 		if i%16384 == 0 {
 			peak.sample()
 		}
 	}
-	if _, err := p.Flush(ctx); err != nil {
+	if _, err := p.flush(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()

@@ -11,7 +11,7 @@
 // store.go, store_local.go and store_s3.go make finished files durable
 // without ever replacing one; processor.go is the per-partition
 // consumers.Processor that ties them together and decides when to flush
-// and what offset to commit.
+// and what it still holds back from the runner's commit.
 //
 // Exactly once comes from three rules, explained in processor.go: a file
 // is named by the first offset it holds and holds every record of its

@@ -3,18 +3,17 @@ package warehouse
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/internal/connect"
+	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
@@ -40,41 +39,39 @@ func TestTimeFlushWritesQuietPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kafka, err := connect.KafkaOpts(k.env.Config.Kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := k.env.ConsumerOptions(t)
+	logs := testkit.NewLogBuffer(t)
+	opts.StartFrom, opts.Logger = consumers.StartEarliest, logs.Logger()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() {
-		done <- consumers.Run(runCtx, consumers.Options{Kafka: kafka, StartFrom: consumers.StartEarliest,
-			DeadLetterTopic: k.env.Config.Topics.DeadLetter(), Logger: slog.New(slog.DiscardHandler),
-			CommitInterval: 50 * time.Millisecond}, g)
-	}()
-	adm := kadm.NewClient(k.env.Client(t))
+	go func() { done <- consumers.Run(runCtx, opts, g) }()
 	// Wait for the commit, which comes only after the file is durable.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for committed := int64(-1); committed != 3; {
+	testkit.Eventually(t, 30*time.Second, "offset 3 of partition 1 is committed", func() bool {
 		select {
-		case <-ctx.Done():
-			t.Fatalf("offset 3 not committed in time (at %d)", committed)
 		case err := <-done:
 			t.Fatalf("the runner stopped: %v", err)
-		case <-tick.C:
+		default:
 		}
-		offs, err := adm.FetchOffsets(ctx, "wh-test")
-		if err == nil {
-			if o, ok := offs.Lookup(topic, 1); ok {
-				committed = o.At
-			}
-		}
-	}
+		return k.env.Committed(t, "wh-test")[topic][1] == 3
+	})
 	stop()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run: %v", err)
 	}
 	checkOnce(t, offsetCounts(t, s), 3)
+	flushed := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(line, "msg=flushed") {
+			continue
+		}
+		flushed++
+		if n := strings.Count(line, " topic="); n != 1 || strings.Count(line, " partition=") != 1 {
+			t.Errorf("the flushed line names the topic %d times, want once: %s", n, line)
+		}
+	}
+	if flushed == 0 {
+		t.Errorf("no flushed line was logged:\n%s", logs.String())
+	}
 }
 
 // TestSchemaChangeStartsNewFile: a record written with a newer schema id
@@ -121,10 +118,10 @@ func TestSchemaChangeStartsNewFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := testProcessor(t, g, topic, 0, nil)
-	if _, err := p.Process(ctx, []*kgo.Record{old, newer}); err != nil {
+	if _, err := p.process(ctx, []*kgo.Record{old, newer}); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := p.Flush(ctx); err != nil || c != 2 {
+	if c, err := p.flush(ctx); err != nil || c != 2 {
 		t.Fatalf("Flush = %d, %v", c, err)
 	}
 	files := parquetFiles(t, s.files(t))

@@ -129,23 +129,23 @@ func newFixture(t *testing.T, s Store, n int) *fixture {
 	return f
 }
 
-func (f *fixture) processor(t *testing.T) *processor {
+func (f *fixture) processor(t *testing.T) *driven {
 	return testProcessor(t, f.g, f.recs[0].Topic, 0, &deadLetters{})
 }
 
 // step processes recs[from:to] and then flushes, expecting the commit.
-func (f *fixture) step(t *testing.T, p *processor, from, to int, wantCommit int64) {
+func (f *fixture) step(t *testing.T, p *driven, from, to int, wantCommit int64) {
 	t.Helper()
 	ctx := context.Background()
 	if from < to {
-		if c, err := p.Process(ctx, f.recs[from:to]); err != nil || c != -1 {
+		if c, err := p.process(ctx, f.recs[from:to]); err != nil || c != -1 {
 			t.Fatalf("Process [%d, %d) = %d, %v", from, to, c, err)
 		}
 	}
 	if wantCommit == -2 {
 		return // no flush
 	}
-	c, err := p.Flush(ctx)
+	c, err := p.flush(ctx)
 	if err != nil || c != wantCommit {
 		t.Fatalf("Flush after [%d, %d) = %d, %v; want %d", from, to, c, err, wantCommit)
 	}
@@ -208,7 +208,7 @@ func TestRebalanceMidStream(t *testing.T) {
 			f.step(t, b, 20, 40, 40)
 			f.step(t, b, 40, 90, 90)
 			// A flushes late: it may not replace B's files, so nothing is lost.
-			_, err := a.Flush(context.Background())
+			_, err := a.flush(context.Background())
 			t.Logf("zombie flush: %v", err)
 			counts := offsetCounts(t, s)
 			for off := range int64(90) {
@@ -225,13 +225,13 @@ func TestRebalanceMidStream(t *testing.T) {
 			b := f.processor(t)
 			f.step(t, b, 20, 60, -2) // B probed and opened its files
 			f.step(t, a, 20, 40, 40) // zombie A publishes names B holds open
-			if _, err := b.Flush(context.Background()); err == nil {
+			if _, err := b.flush(context.Background()); err == nil {
 				t.Fatal("B committed although a zombie's file with fewer records took one of its names")
 			}
 			b.Close()
 			c := f.processor(t) // B stopped without committing: C resumes from 20
 			f.step(t, c, 20, 50, -2)
-			if _, err := c.Flush(context.Background()); err != nil { // 50, or -1 if B's own files reach 59
+			if _, err := c.flush(context.Background()); err != nil { // 50, or -1 if B's own files reach 59
 				t.Fatal(err)
 			}
 			f.step(t, c, 50, 90, 90)
@@ -250,14 +250,17 @@ func TestUndecodableRecordsAreDeadLettered(t *testing.T) {
 	bad := &kgo.Record{Topic: f.recs[0].Topic, Offset: 3, Value: []byte("not avro")}
 	bad2 := &kgo.Record{Topic: f.recs[0].Topic, Offset: 4, Value: []byte{0, 0, 0, 0, 1, 0xff}}
 	recs := append(append([]*kgo.Record{}, f.recs...), bad, bad2)
-	if _, err := p.Process(context.Background(), recs); err != nil {
+	if _, err := p.process(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := p.Flush(context.Background()); err != nil || c != 5 {
+	if c, err := p.flush(context.Background()); err != nil || c != 5 {
 		t.Fatalf("Flush = %d, %v; want 5", c, err)
 	}
 	if len(dl.recs) != 2 {
 		t.Fatalf("%d records dead-lettered, want 2", len(dl.recs))
+	}
+	if dl.reasons[0] != "undecodable" || dl.reasons[1] != "undecodable" {
+		t.Errorf("dead-letter reasons %v, want undecodable twice", dl.reasons)
 	}
 	checkOnce(t, offsetCounts(t, s), 3)
 }

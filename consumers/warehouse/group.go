@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
+	promreg "github.com/hookbridge/hookbridge/internal/metrics"
 )
 
 // Options configure the warehouse consumer group.
@@ -128,7 +125,7 @@ type decoded struct {
 func (g *group) decode(ctx context.Context, value []byte) (decoded, error) {
 	d, err := g.opts.Decoder.Decode(ctx, value)
 	if err != nil {
-		if transient(err) {
+		if consumers.Transient(err) {
 			return decoded{}, err
 		}
 		return decoded{}, errPermanent{err}
@@ -139,7 +136,7 @@ func (g *group) decode(ctx context.Context, value []byte) (decoded, error) {
 	}
 	t, err := g.catalog.table(ctx, d.SchemaID)
 	if err != nil {
-		if isPermanent(err) || transient(err) {
+		if isPermanent(err) || consumers.Transient(err) {
 			return decoded{}, err
 		}
 		return decoded{}, errPermanent{err}
@@ -147,45 +144,17 @@ func (g *group) decode(ctx context.Context, value []byte) (decoded, error) {
 	return decoded{table: t, native: native}, nil
 }
 
-// transient reports whether err looks like the schema registry or the
-// network being down, not like a bad record.
-func transient(err error) bool {
-	var re *sr.ResponseError
-	if errors.As(err, &re) {
-		return re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests
-	}
-	var ue *url.Error
-	var ne net.Error
-	return errors.As(err, &ue) || errors.As(err, &ne)
-}
-
 // retry calls fn until it succeeds, fails with an errPermanent or ctx
 // ends, backing off from 100ms to 10s.
 func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil || isPermanent(err) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("warehouse: %s: %w", what, err)
-		}
-		log.Warn("warehouse: retrying", "what", what, "in", backoff, "error", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("warehouse: %s: %w (gave up: %w)", what, err, ctx.Err())
-		case <-t.C:
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+	backoff := func(n int) time.Duration { return min(100*time.Millisecond<<min(n, 7), 10*time.Second) }
+	notPermanent := func(err error) bool { return !isPermanent(err) }
+	return consumers.Retry(ctx, log, "warehouse: "+what, backoff, notPermanent, fn)
 }
 
 type metrics struct {
-	files, rows, skipped, deadLettered prometheus.Counter
-	flushSeconds                       prometheus.Histogram
+	files, rows, skipped prometheus.Counter
+	flushSeconds         prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -196,18 +165,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Rows in the Parquet files made durable."}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookbridge_warehouse_records_already_stored_total",
 			Help: "Records skipped because a file an earlier writer left holds them (replays after a crash or rebalance)."}),
-		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookbridge_warehouse_records_dead_lettered_total",
-			Help: "Records that could not be decoded or converted and went to the dead-letter topic."}),
 		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hookbridge_warehouse_flush_seconds",
 			Help: "Time to close and publish a partition's files.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.files, m.rows, m.skipped, m.deadLettered, m.flushSeconds} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("warehouse: registering metrics: %w", err)
+	var err error
+	for _, c := range []*prometheus.Counter{&m.files, &m.rows, &m.skipped} {
+		if *c, err = promreg.Register(reg, *c); err != nil {
+			return nil, err
 		}
+	}
+	if m.flushSeconds, err = promreg.Register(reg, m.flushSeconds); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

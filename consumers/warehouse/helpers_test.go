@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -25,8 +24,6 @@ import (
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
 )
-
-func ptr[T any](v T) *T { return &v }
 
 // kit is a schema registry with hookbridge's schemas and what the
 // warehouse needs to decode with it.
@@ -60,22 +57,14 @@ func (k *kit) deduped(kind schemas.Kind) string {
 	return k.env.Config.Topics.Deduped(k.env.Config.Topics.ProductAgents())
 }
 
-// record encodes e as a record of e's deduped topic at partition p, offset off.
+// record is e as the receiver writes it, as a record of e's deduped topic
+// at partition p, offset off, with a record time that moves with off.
 func (k *kit) record(t testing.TB, e schemas.Event, p int32, off int64) *kgo.Record {
 	t.Helper()
-	v, err := k.env.Schemas.AppendEncode(nil, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &kgo.Record{
-		Topic: k.deduped(e.Kind()), Partition: p, Offset: off, Value: v,
-		Key:       []byte(e.ID()),
-		Timestamp: time.UnixMilli(1_700_000_000_000 + off).UTC(),
-		Headers: []kgo.RecordHeader{
-			{Key: "event-id", Value: []byte(e.ID())},
-			{Key: "event-type", Value: []byte("test")},
-		},
-	}
+	r := k.env.Record(t, k.deduped(e.Kind()), e)
+	r.Partition, r.Offset = p, off
+	r.Timestamp = time.UnixMilli(1_700_000_000_000 + off).UTC()
+	return r
 }
 
 // sampleDecisions returns n DecisionMade events spread over three hours,
@@ -91,11 +80,11 @@ func sampleDecisions(n int) []schemas.Event {
 			RawJSON:    fmt.Sprintf(`{"id":"dec_%04d","note":"Grüße <b>%d</b>"}`, i, i),
 		}
 		if i%2 == 0 {
-			e.OccurredAt = ptr(base.Add(time.Duration(i*67) * time.Minute))
-			e.SvixID = ptr(fmt.Sprintf("msg_%d", i))
-			e.Decision = schemas.Decision{ID: ptr(e.EventID), Action: ptr("cart_abandonment"), Reason: ptr("<p>left a cart — 🛒</p>"), LLMReasoning: ptr("Der Kunde zögerte.")}
-			e.Session = schemas.Session{VisitorID: ptr(fmt.Sprintf("v%d", i%7)), Email: ptr("ada@example.com"),
-				EventCount: ptr(int64(i)), DurationSeconds: ptr(float64(i) / 3), ProductsViewed: ptr(int64(2)),
+			e.OccurredAt = new(base.Add(time.Duration(i*67) * time.Minute))
+			e.SvixID = new(fmt.Sprintf("msg_%d", i))
+			e.Decision = schemas.Decision{ID: new(e.EventID), Action: new("cart_abandonment"), Reason: new("<p>left a cart — 🛒</p>"), LLMReasoning: new("Der Kunde zögerte.")}
+			e.Session = schemas.Session{VisitorID: new(fmt.Sprintf("v%d", i%7)), Email: new("ada@example.com"),
+				EventCount: new(int64(i)), DurationSeconds: new(float64(i) / 3), ProductsViewed: new(int64(2)),
 				CartItems: []string{"sku-1", "sku-ü"}}
 		}
 		out[i] = e
@@ -115,17 +104,17 @@ func sampleMessages(n int) []schemas.Event {
 			RawJSON:    fmt.Sprintf(`{"event":{"id":"evt_%04d"}}`, i),
 		}
 		if i%3 != 2 {
-			e.MessageType = ptr("abandoned_cart")
-			e.OccurredAt = ptr(base.Add(time.Duration(i) * 7 * time.Minute))
-			e.Customer = schemas.Customer{ID: ptr(fmt.Sprintf("c%d", i)), Email: ptr("zoë@example.com")}
-			e.Content = schemas.Content{Subject: ptr("Still thinking? 😊"), Body: ptr(`<div class="x">Hello &amp; "welcome"</div>`), Headline: ptr("日本語の見出し")}
+			e.MessageType = new("abandoned_cart")
+			e.OccurredAt = new(base.Add(time.Duration(i) * 7 * time.Minute))
+			e.Customer = schemas.Customer{ID: new(fmt.Sprintf("c%d", i)), Email: new("zoë@example.com")}
+			e.Content = schemas.Content{Subject: new("Still thinking? 😊"), Body: new(`<div class="x">Hello &amp; "welcome"</div>`), Headline: new("日本語の見出し")}
 			e.PrimaryProducts = []schemas.Product{
-				{Title: ptr("Mug"), Price: ptr(12.5), OldPrice: ptr(15.0), Currency: ptr("EUR"), OnSale: ptr(true),
-					Image: &schemas.Image{URL: ptr("https://img/1.png"), ScalableURL: ptr("https://img/1_{w}.png")}},
-				{Title: ptr("Tee <i>cotton</i>"), Description: ptr("weiß"), OnSale: ptr(false)},
+				{Title: new("Mug"), Price: new(12.5), OldPrice: new(15.0), Currency: new("EUR"), OnSale: new(true),
+					Image: &schemas.Image{URL: new("https://img/1.png"), ScalableURL: new("https://img/1_{w}.png")}},
+				{Title: new("Tee <i>cotton</i>"), Description: new("weiß"), OnSale: new(false)},
 			}
 			if i%3 == 1 {
-				e.OtherProducts = []schemas.Product{{URL: ptr("https://shop/p/9")}}
+				e.OtherProducts = []schemas.Product{{URL: new("https://shop/p/9")}}
 			}
 		}
 		out[i] = e
@@ -203,22 +192,62 @@ func parquetFiles(t testing.TB, dir string) []string {
 
 // deadLetters collects what a processor sends to the dead-letter topic.
 type deadLetters struct {
-	mu   sync.Mutex
-	recs []*kgo.Record
+	mu      sync.Mutex
+	recs    []*kgo.Record
+	reasons []string
 }
 
-func (d *deadLetters) send(_ context.Context, r *kgo.Record, _ error) error {
+func (d *deadLetters) send(_ context.Context, r *kgo.Record, reason string, _ error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.recs = append(d.recs, r)
+	d.reasons = append(d.reasons, reason)
 	return nil
 }
 
-func testProcessor(t testing.TB, g *group, topic string, p int32, dl *deadLetters) *processor {
+// driven is a processor a test hands records to as the runner's worker
+// does, with the worker's commit rule: process and flush return the offset
+// the runner would commit now, or -1 when it would not move.
+type driven struct {
+	*processor
+	first, next, committed int64
+}
+
+func (d *driven) process(ctx context.Context, recs []*kgo.Record) (int64, error) {
+	if d.first < 0 {
+		d.first = recs[0].Offset
+	}
+	if err := d.Process(ctx, recs); err != nil {
+		return -1, err
+	}
+	d.next = recs[len(recs)-1].Offset + 1
+	return d.commit(), nil
+}
+
+func (d *driven) flush(ctx context.Context) (int64, error) {
+	if err := d.Flush(ctx); err != nil {
+		return -1, err
+	}
+	return d.commit(), nil
+}
+
+func (d *driven) commit() int64 {
+	at := d.next
+	if off, ok := d.Pending(); ok {
+		at = min(at, off)
+	}
+	if d.first < 0 || at <= d.first || at <= d.committed {
+		return -1
+	}
+	d.committed = at
+	return at
+}
+
+func testProcessor(t testing.TB, g *group, topic string, p int32, dl *deadLetters) *driven {
 	t.Helper()
-	pc := consumers.PartitionContext{Group: "test", Topic: topic, Partition: p, Logger: slog.New(slog.DiscardHandler)}
+	pc := consumers.PartitionContext{Group: "test", Topic: topic, Partition: p, Logger: testkit.NewLogBuffer(t).Logger()}
 	if dl != nil {
 		pc.DeadLetter = dl.send
 	}
-	return newProcessor(g, pc)
+	return &driven{processor: newProcessor(g, pc), first: -1, next: -1, committed: -1}
 }

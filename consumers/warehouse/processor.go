@@ -21,8 +21,9 @@ import (
 // flush, up to offset L, the epoch's horizon. Records of one (event hour,
 // schema id) go to one file, named by the offset of the first of them, and
 // a file holds every record of its (hour, schema) from its first offset to
-// its horizon, which its footer and object metadata keep. Offsets are
-// committed (L+1) only after every file of the epoch is durable.
+// its horizon, which its footer and object metadata keep. The epoch is
+// Pending until then, so the runner commits L+1 only after every file of
+// the epoch is durable.
 //
 // Stores create files and never replace one. Before a processor opens a
 // file it asks the store whether the name exists. If it does, an earlier
@@ -56,58 +57,61 @@ type processor struct {
 	pc  consumers.PartitionContext
 	log *slog.Logger
 
-	files   map[fileKey]*file
-	covered map[fileKey]int64 // horizons of stored files met this epoch
-	minEnd  int64             // the epoch may not end before this offset
-	last    int64             // last offset processed, -1 before any
-	commit  int64             // last offset returned to commit, -1 before any
-	records int               // records read this epoch
-	bytes   int64             // record value bytes read this epoch
+	// The epoch is what was read since the last flush: offsets from
+	// through horizon (-1 while it is empty). The runner commits nothing
+	// from from on (Pending) until a flush ends it; its files record
+	// horizon.
+	from, horizon int64
+	files         map[fileKey]*file // the epoch's open files
+	covered       map[fileKey]int64 // horizons of stored files met this epoch
+	minEnd        int64             // the epoch may not end before this offset
+	records       int               // records read this epoch
+	bytes         int64             // record value bytes read this epoch
 
 	rb *rowBuilder
 }
 
 func newProcessor(g *group, pc consumers.PartitionContext) *processor {
-	log := pc.Logger
+	log := pc.Logger // the runner's names the topic and partition
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &processor{
-		g: g, pc: pc, log: log.With("topic", pc.Topic, "partition", pc.Partition),
+		g: g, pc: pc, log: log,
 		files: make(map[fileKey]*file), covered: make(map[fileKey]int64),
-		minEnd: -1, last: -1, commit: -1,
+		from: -1, horizon: -1, minEnd: -1,
 	}
 }
 
 // Process implements consumers.Processor: it adds records to the epoch's
 // files and flushes when the epoch holds FlushRecords records or
 // FlushBytes bytes.
-func (p *processor) Process(ctx context.Context, recs []*kgo.Record) (int64, error) {
-	commit := int64(-1)
+func (p *processor) Process(ctx context.Context, recs []*kgo.Record) error {
 	for _, r := range recs {
-		if r.Offset <= p.last {
-			continue // never twice within one assignment
-		}
 		if err := p.add(ctx, r); err != nil {
-			return commit, err
+			return err
 		}
 		if p.records >= p.g.opts.FlushRecords || p.bytes >= p.g.opts.FlushBytes || len(p.files) >= p.g.opts.MaxOpenFiles {
-			c, err := p.Flush(ctx)
-			if err != nil {
-				return commit, err
-			}
-			if c >= 0 {
-				commit = c
+			if err := p.Flush(ctx); err != nil {
+				return err
 			}
 		}
 	}
-	return commit, nil
+	return nil
 }
 
+// Pending implements consumers.Processor: the whole epoch is held until a
+// flush ends it, records skipped or dead-lettered included, so no commit
+// lands inside a stored file's range.
+func (p *processor) Pending() (int64, bool) { return p.from, p.from >= 0 }
+
 func (p *processor) add(ctx context.Context, r *kgo.Record) error {
+	if p.from < 0 {
+		p.from = r.Offset
+	}
+	p.horizon = r.Offset
 	p.records++
 	p.bytes += int64(len(r.Value))
-	done := func() error { p.last = r.Offset; return nil }
 
 	var d decoded
 	err := retry(ctx, p.log, "decoding", func() error {
@@ -119,10 +123,7 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 		if !isPermanent(err) {
 			return err // ctx ended
 		}
-		if err := p.deadLetter(ctx, r, err); err != nil {
-			return err
-		}
-		return done()
+		return p.deadLetter(ctx, r, "undecodable", err)
 	}
 	at, ok := d.table.eventTime(d.native)
 	if !ok {
@@ -132,7 +133,7 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 	key := fileKey{hour: hour.Unix(), schema: d.table.id}
 	if h, ok := p.covered[key]; ok && r.Offset <= h {
 		p.g.metrics.skipped.Inc()
-		return done()
+		return nil
 	}
 	f := p.files[key]
 	if f == nil {
@@ -156,7 +157,7 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 			p.covered[key] = h
 			p.minEnd = max(p.minEnd, h)
 			p.g.metrics.skipped.Inc()
-			return done()
+			return nil
 		}
 		staged, err := p.g.opts.Store.Create(ctx, name)
 		if err != nil {
@@ -169,15 +170,9 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 	if err != nil {
 		// The record decoded but does not fit its own schema's columns: a
 		// bug or a goavro surprise, never fixed by retrying.
-		if err := p.deadLetter(ctx, r, fmt.Errorf("converting to Parquet (schema id %d): %w", d.table.id, err)); err != nil {
-			return err
-		}
-		return done()
+		return p.deadLetter(ctx, r, "unconvertible", fmt.Errorf("converting to Parquet (schema id %d): %w", d.table.id, err))
 	}
-	if err := f.add(row, size, r.Offset); err != nil {
-		return err
-	}
-	return done()
+	return f.add(row, size, r.Offset)
 }
 
 // row shreds a decoded record and the Kafka metadata into a Parquet row.
@@ -203,28 +198,25 @@ func (p *processor) row(d decoded, r *kgo.Record) (parquet.Row, int, error) {
 	return rb.appendRow(make(parquet.Row, 0, n)), rb.bytes, nil
 }
 
-func (p *processor) deadLetter(ctx context.Context, r *kgo.Record, cause error) error {
-	p.log.Warn("record cannot be written to the warehouse; sending it to the dead-letter topic", "offset", r.Offset, "error", cause)
-	p.g.metrics.deadLettered.Inc()
+// deadLetter hands r to the runner's dead-letter path, which counts and
+// logs it (the cause may quote the event: it stays out of info logs).
+func (p *processor) deadLetter(ctx context.Context, r *kgo.Record, reason string, cause error) error {
 	if p.pc.DeadLetter == nil {
-		return fmt.Errorf("warehouse: offset %d: %w (and there is no dead-letter topic)", r.Offset, cause)
+		return fmt.Errorf("warehouse: offset %d cannot be written (%s) and there is no dead-letter topic", r.Offset, reason)
 	}
-	if err := p.pc.DeadLetter(ctx, r, cause); err != nil {
-		return fmt.Errorf("warehouse: writing offset %d to the dead-letter topic: %w", r.Offset, err)
-	}
-	return nil
+	return p.pc.DeadLetter(ctx, r, reason, cause)
 }
 
 // Flush implements consumers.Processor: it publishes every file of the
-// epoch and returns the offset after the epoch, or -1 while the epoch is
-// empty or must still reach the horizon of a file an earlier writer left.
-func (p *processor) Flush(ctx context.Context) (int64, error) {
-	if p.last < 0 || p.last+1 == p.commit {
-		return -1, nil
+// epoch and ends it, unless the epoch is empty or must still reach the
+// horizon of a file an earlier writer left (then it stays Pending).
+func (p *processor) Flush(ctx context.Context) error {
+	if p.from < 0 {
+		return nil
 	}
-	if p.last < p.minEnd {
-		p.log.Debug("not flushing yet: an earlier writer's file reaches further", "last", p.last, "horizon", p.minEnd)
-		return -1, nil
+	if p.horizon < p.minEnd {
+		p.log.Debug("not flushing yet: an earlier writer's file reaches further", "last", p.horizon, "horizon", p.minEnd)
+		return nil
 	}
 	start := time.Now()
 	files := make([]*file, 0, len(p.files))
@@ -233,7 +225,7 @@ func (p *processor) Flush(ctx context.Context) (int64, error) {
 	}
 	slices.SortFunc(files, func(a, b *file) int { return cmp.Compare(a.key, b.key) })
 	for i, f := range files {
-		err := f.publish(ctx, p.last)
+		err := f.publish(ctx, p.horizon)
 		if errors.Is(err, ErrExists) {
 			err = p.raced(ctx, f)
 		}
@@ -242,22 +234,21 @@ func (p *processor) Flush(ctx context.Context) (int64, error) {
 				rest.abort()
 			}
 			p.files = make(map[fileKey]*file)
-			return -1, fmt.Errorf("warehouse: flushing %s/%d (nothing committed past offset %d; the next owner re-reads from there): %w",
-				p.pc.Topic, p.pc.Partition, p.commit, err)
+			return fmt.Errorf("warehouse: flushing %s/%d (nothing committed from offset %d on; the next owner re-reads from there): %w",
+				p.pc.Topic, p.pc.Partition, p.from, err)
 		}
 		p.g.metrics.files.Inc()
 		p.g.metrics.rows.Add(float64(f.rows))
 	}
 	p.g.metrics.flushSeconds.Observe(time.Since(start).Seconds())
 	if len(files) > 0 {
-		p.log.Debug("flushed", "files", len(files), "through_offset", p.last, "took", time.Since(start))
+		p.log.Debug("flushed", "files", len(files), "through_offset", p.horizon, "took", time.Since(start))
 	}
 	clear(p.files)
 	clear(p.covered)
-	p.minEnd = -1
+	p.from, p.horizon, p.minEnd = -1, -1, -1
 	p.records, p.bytes = 0, 0
-	p.commit = p.last + 1
-	return p.commit, nil
+	return nil
 }
 
 // raced handles a file name another writer created between this
@@ -270,11 +261,11 @@ func (p *processor) raced(ctx context.Context, f *file) error {
 	if err != nil {
 		return fmt.Errorf("%s was created by another writer and cannot be read: %w", f.key, err)
 	}
-	if exists && h >= p.last {
+	if exists && h >= p.horizon {
 		p.log.Warn("another writer created the same file first; it holds these records already", "file", f.key, "horizon", h)
 		return nil
 	}
-	return fmt.Errorf("another writer (a consumer that lost this partition?) created %s holding offsets only up to %d, short of %d", f.key, h, p.last)
+	return fmt.Errorf("another writer (a consumer that lost this partition?) created %s holding offsets only up to %d, short of %d", f.key, h, p.horizon)
 }
 
 // Close implements consumers.Processor: unflushed files are dropped.

@@ -132,14 +132,14 @@ func TestRecordsInFilesOut(t *testing.T) {
 				want[fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)] = expectRow(t, e, r)
 				batch = append(batch, r)
 			}
-			if c, err := p.Process(ctx, batch); err != nil || c != -1 {
+			if c, err := p.process(ctx, batch); err != nil || c != -1 {
 				t.Fatalf("Process = %d, %v; want -1 (buffered), nil", c, err)
 			}
 			last := batch[len(batch)-1].Offset
-			if c, err := p.Flush(ctx); err != nil || c != last+1 {
+			if c, err := p.flush(ctx); err != nil || c != last+1 {
 				t.Fatalf("Flush = %d, %v; want %d", c, err, last+1)
 			}
-			if c, err := p.Flush(ctx); err != nil || c != -1 {
+			if c, err := p.flush(ctx); err != nil || c != -1 {
 				t.Fatalf("second Flush = %d, %v; want -1", c, err)
 			}
 			p.Close()
@@ -216,10 +216,10 @@ func TestParquetSchemaForEngines(t *testing.T) {
 	ctx := context.Background()
 	e := sampleMessages(1)[0]
 	p := testProcessor(t, g, k.deduped(e.Kind()), 0, nil)
-	if _, err := p.Process(ctx, []*kgo.Record{k.record(t, e, 0, 7)}); err != nil {
+	if _, err := p.process(ctx, []*kgo.Record{k.record(t, e, 0, 7)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Flush(ctx); err != nil {
+	if _, err := p.flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	files := parquetFiles(t, dir)
