@@ -70,7 +70,9 @@ func TestDevBannerCommandsWork(t *testing.T) {
 		defer cancel()
 		var out, errb syncBuffer
 		done := make(chan error, 1)
-		go func() { done <- cmdTail(ctx, []string{"--topic", "pique.decisions.v1", "--from", "latest"}, stdio{&out, &errb}) }()
+		go func() {
+			done <- cmdTail(ctx, []string{"--topic", "pique.decisions.v1", "--from", "latest"}, stdio{&out, &errb})
+		}()
 		testkit.Eventually(t, 20*time.Second, "tail to say it caught up", func() bool { return strings.Contains(errb.String(), "caught up") })
 		sendSample(t, "--url", d.URL, "--data-dir", bannerDataDir(cmds), "--count", "3")
 		testkit.Eventually(t, 20*time.Second, "tail to print the new records", func() bool { return strings.Count(out.String(), "\n") == 3 })
