@@ -73,14 +73,7 @@ func TestBadConfigNamesTheField(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			path := ""
-			if c.yaml != "" {
-				path = filepath.Join(t.TempDir(), "hookbridge.yaml")
-				if err := os.WriteFile(path, []byte(c.yaml), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, err := Load(path, envOf(c.env))
+			_, err := Load(writeYAML(t, c.yaml), envOf(c.env))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one naming %q", err, c.want)
 			}
@@ -115,12 +108,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 }
 
 func TestYAMLErrorsNameTheField(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
-	yml := "kafka:\n  brokers: [a:9092]\nreceiver:\n  pique:\n    secrets:\n      - whsec_AAAA\n      - [nested]\n"
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Load(path, nil)
+	_, err := Load(writeYAML(t, "kafka:\n  brokers: [a:9092]\nreceiver:\n  pique:\n    secrets:\n      - whsec_AAAA\n      - [nested]\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "receiver.pique.secrets[1]") {
 		t.Fatalf("error %v, want one naming receiver.pique.secrets[1]", err)
 	}
@@ -182,6 +170,7 @@ func TestBrokersAsString(t *testing.T) {
 	}
 }
 
+// writeYAML writes yml to a file for Load; "" means no file.
 func writeYAML(t *testing.T, yml string) string {
 	if yml == "" {
 		return ""
