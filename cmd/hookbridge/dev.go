@@ -31,7 +31,9 @@ under --data-dir) and schema registry (srfake; schema ids survive restarts),
 the receiver, and the dedupe, Klaviyo (dry-run unless HOOKBRIDGE_KLAVIYO_API_KEY
 is set) and warehouse consumers. Where HOOKBRIDGE_PIQUE_SECRETS or
 HOOKBRIDGE_PRODUCT_AGENTS_TOKEN are unset it makes dev secrets, keeps them in
-<data-dir>/dev-secrets.json, and prints them. For development only.`
+<data-dir>/dev-secrets.json, and prints them. Stop it with Ctrl-C. Only one
+dev runs on a data dir: it holds <data-dir>/dev.pid locked, and a second one
+fails at once naming the PID. For development only.`
 
 func cmdDev(ctx context.Context, args []string, std stdio) error {
 	fs := newFlags("dev [flags]", devUsage, std)
