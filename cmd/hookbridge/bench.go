@@ -15,7 +15,7 @@ import (
 
 func cmdBench(ctx context.Context, args []string, std stdio) error {
 	fs := newFlags("bench [flags]", `
-Load-tests a receiver: posts pre-signed webhooks (secrets as for send-sample)
+Load-tests a receiver: posts signed webhooks (secrets as for send-sample)
 at a fixed concurrency for a fixed time, reports requests/s, p50/p90/p99
 latency and errors, then reads the topic (brokers from --config / HOOKBRIDGE_*)
 and checks that every acknowledged webhook is in Kafka. Sends only to
@@ -25,7 +25,8 @@ loopback addresses unless --allow-remote is given.`, std)
 	source := fs.String("source", "pique", "pique or product-agents")
 	conns := fs.Int("connections", 64, "concurrent connections")
 	dur := fs.Duration("duration", 10*time.Second, "how long to send")
-	maxReq := fs.Int("max-requests", 600000, "upper bound on requests (all are signed before the run)")
+	maxReq := fs.Int("max-requests", 600000, "upper bound on requests; a first batch is signed before the run, the rest during it as far as the run gets")
+	ahead := fs.Int("sign-ahead", 20000, "webhooks to sign before the run starts")
 	size := fs.Int("body-size", 600, "body size in bytes")
 	dataDir := fs.String("data-dir", ".hookbridge", "where 'hookbridge dev' keeps its dev secrets")
 	verify := fs.Bool("verify", true, "check that every acknowledged webhook is in Kafka")
@@ -45,12 +46,21 @@ loopback addresses unless --allow-remote is given.`, std)
 	if err != nil {
 		return err
 	}
-	opts := loadtest.Options{URL: *url, Source: *source, Connections: *conns, Duration: *dur, MaxRequests: *maxReq, BodySize: *size, Sign: sign}
-	fmt.Fprintf(std.out, "signing %d %s webhooks of ~%d bytes...\n", *maxReq, *source, *size)
-	reqs, err := loadtest.Prepare(opts)
+	base, err := receiverURL(*url, std.err)
 	if err != nil {
 		return err
 	}
+	opts := loadtest.Options{URL: base, Source: *source, Connections: *conns, Duration: *dur, MaxRequests: *maxReq, BodySize: *size, Sign: sign}
+	pool, err := loadtest.NewPool(opts)
+	if err != nil {
+		return err
+	}
+	pool.SignAhead(*ahead, func(signed, of int) {
+		fmt.Fprintf(std.err, "\rsigning %s webhooks of ~%d bytes ahead of the run: %d/%d", *source, *size, signed, of)
+		if signed == of {
+			fmt.Fprintln(std.err)
+		}
+	})
 	topic := cfg.Topics.Pique()
 	if *source == "product-agents" {
 		topic = cfg.Topics.ProductAgents()
@@ -70,8 +80,10 @@ loopback addresses unless --allow-remote is given.`, std)
 			return err
 		}
 	}
-	fmt.Fprintf(std.out, "sending for %s on %d connections to %s/webhooks/%s\n", *dur, *conns, *url, *source)
-	res := loadtest.Run(ctx, opts, reqs)
+	fmt.Fprintf(std.out, "sending for %s on %d connections to %s/webhooks/%s\n", *dur, *conns, base, *source)
+	res := loadtest.Run(ctx, opts, pool, func(elapsed time.Duration, sent, signed int) {
+		fmt.Fprintf(std.err, "  %s: %d sent, %d signed\n", elapsed.Round(time.Second), sent, signed)
+	})
 	fmt.Fprintf(std.out, "sent %d, acknowledged %d, failed %d in %s: %.0f req/s; latency p50 %s p90 %s p99 %s max %s; statuses %v\n",
 		res.Sent, res.Acked, res.Failed, res.Elapsed.Round(time.Millisecond), res.RPS(),
 		res.P50.Round(time.Microsecond), res.P90.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Max.Round(time.Microsecond), res.Statuses)
@@ -79,8 +91,11 @@ loopback addresses unless --allow-remote is given.`, std)
 	if res.FirstError != nil {
 		fmt.Fprintf(std.out, "first transport error: %v\n", res.FirstError)
 	}
-	if res.Sent == len(reqs) {
-		fmt.Fprintln(std.out, "note: the pre-signed pool ran out before --duration; raise --max-requests")
+	if res.Sent == *maxReq {
+		fmt.Fprintln(std.out, "note: --max-requests ran out before --duration; raise it")
+	}
+	if res.SignStalls > 0 {
+		fmt.Fprintf(std.out, "note: senders waited %d times for signing, so the load generator limited the rate; raise --sign-ahead\n", res.SignStalls)
 	}
 	if res.Acked == 0 {
 		return errors.New("the receiver acknowledged nothing")

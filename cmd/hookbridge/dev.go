@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,7 +31,9 @@ under --data-dir) and schema registry (srfake; schema ids survive restarts),
 the receiver, and the dedupe, Klaviyo (dry-run unless HOOKBRIDGE_KLAVIYO_API_KEY
 is set) and warehouse consumers. Where HOOKBRIDGE_PIQUE_SECRETS or
 HOOKBRIDGE_PRODUCT_AGENTS_TOKEN are unset it makes dev secrets, keeps them in
-<data-dir>/dev-secrets.json, and prints them. For development only.`
+<data-dir>/dev-secrets.json, and prints them. Stop it with Ctrl-C. Only one
+dev runs on a data dir: it holds <data-dir>/dev.pid locked, and a second one
+fails at once naming the PID. For development only.`
 
 func cmdDev(ctx context.Context, args []string, std stdio) error {
 	fs := newFlags("dev [flags]", devUsage, std)
@@ -44,10 +47,13 @@ func cmdDev(ctx context.Context, args []string, std stdio) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if _, set := os.LookupEnv("HOOKBRIDGE_LOG_FORMAT"); !set {
-		os.Setenv("HOOKBRIDGE_LOG_FORMAT", "text")
+	unlock, err := devstack.Lock(*dataDir)
+	if err != nil {
+		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
+	defer unlock()
+	env := devEnv(os.LookupEnv)
+	cfg, err := config.Load(*cfgPath, env)
 	if err != nil {
 		return err
 	}
@@ -57,7 +63,7 @@ func cmdDev(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	defer stack.Close()
-	secrets, err := devConfig(cfg, stack, *dataDir)
+	secrets, err := devConfig(cfg, env, stack, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -79,20 +85,32 @@ func cmdDev(ctx context.Context, args []string, std stdio) error {
 	})
 }
 
+// devEnv is the environment as dev reads it: text logs unless
+// HOOKBRIDGE_LOG_FORMAT says otherwise.
+func devEnv(env config.Env) config.Env {
+	return func(name string) (string, bool) {
+		v, ok := env(name)
+		if !ok && name == "HOOKBRIDGE_LOG_FORMAT" {
+			return "text", true
+		}
+		return v, ok
+	}
+}
+
 // devConfig points cfg at the embedded stack and fills in what dev
 // defaults: dev secrets, and spool and warehouse folders under the data dir.
 // It returns the secrets it made up, to print.
-func devConfig(cfg *config.Config, stack *devstack.Stack, dataDir string) (*devstack.Secrets, error) {
+func devConfig(cfg *config.Config, env config.Env, stack *devstack.Stack, dataDir string) (*devstack.Secrets, error) {
 	cfg.Kafka = config.Kafka{Brokers: stack.Brokers(), ClientID: "hookbridge-dev"}
 	cfg.SchemaRegistry = config.SchemaRegistry{URL: stack.RegistryURL()}
 	cfg.Topics.ReplicationFactor = 1
-	if _, set := os.LookupEnv("HOOKBRIDGE_SPOOL_DIR"); !set {
+	if _, set := env("HOOKBRIDGE_SPOOL_DIR"); !set {
 		cfg.Receiver.Spool.Dir = filepath.Join(dataDir, "spool")
 	}
-	if _, set := os.LookupEnv("HOOKBRIDGE_WAREHOUSE_DIR"); !set {
+	if _, set := env("HOOKBRIDGE_WAREHOUSE_DIR"); !set {
 		cfg.Warehouse.Dir = filepath.Join(dataDir, "warehouse")
 	}
-	if _, set := os.LookupEnv("HOOKBRIDGE_WAREHOUSE_FLUSH_INTERVAL"); !set {
+	if _, set := env("HOOKBRIDGE_WAREHOUSE_FLUSH_INTERVAL"); !set {
 		cfg.Warehouse.FlushInterval = 5 * time.Second
 	}
 	rc := &cfg.Receiver
@@ -213,14 +231,58 @@ dev secrets (kept in %s; send-sample finds them there):
   HOOKBRIDGE_PRODUCT_AGENTS_TOKEN=%s
 `, devstack.SecretsFile(dataDir), made.PiqueSecret, made.ProductAgentsToken)
 	}
-	fmt.Fprintf(w, `
-Try next, in another terminal:
-  go run ./cmd/hookbridge send-sample --source pique --url %[1]s --count 20 --duplicates 0.3
-  go run ./cmd/hookbridge send-sample --source product-agents --url %[1]s --count 20
-  go run ./cmd/hookbridge tail --topic %[2]s --from earliest
-  go run ./cmd/hookbridge tail --topic %[2]s.deduped --from earliest
+	fmt.Fprintf(w, "\nTry next, in another terminal:\n")
+	for _, c := range devTryNext(cfg, stack, dataDir, url) {
+		fmt.Fprintf(w, "  %s\n", c)
+	}
+	fmt.Fprintf(w, "\nStop with Ctrl-C.\n\n")
+}
 
-`, url, cfg.Topics.Pique())
+// devTryNext returns the commands the banner suggests, with the flags and
+// environment they need to reach this dev: its --data-dir (for the dev
+// secrets), its receiver, and its Kafka and registry where a plain command
+// would look elsewhere.
+func devTryNext(cfg *config.Config, stack *devstack.Stack, dataDir, url string) []string {
+	const run = "go run ./cmd/hookbridge"
+	send := run + " send-sample --url " + url
+	if filepath.Clean(dataDir) != ".hookbridge" {
+		send += " --data-dir " + shellQuote(dataDir)
+	}
+	tailCmd := run + " tail"
+	if plain, err := config.Load("", os.LookupEnv); err != nil || !sameAddrs(plain.Kafka.Brokers, stack.Brokers()) || !sameAddrs([]string{plain.SchemaRegistry.URL}, []string{stack.RegistryURL()}) {
+		tailCmd = "HOOKBRIDGE_KAFKA_BROKERS=" + strings.Join(stack.Brokers(), ",") + " HOOKBRIDGE_SCHEMA_REGISTRY_URL=" + stack.RegistryURL() + " " + tailCmd
+	}
+	return []string{
+		send + " --source pique --count 20 --duplicates 0.3",
+		send + " --source product-agents --count 20",
+		tailCmd + " --topic " + cfg.Topics.Pique() + " --from earliest --until-end",
+		tailCmd + " --topic " + cfg.Topics.Pique() + ".deduped --from earliest",
+	}
+}
+
+// sameAddrs reports whether two address lists name the same places,
+// localhost and 127.0.0.1 alike.
+func sameAddrs(a, b []string) bool {
+	norm := func(s string) string { return strings.Replace(s, "localhost", "127.0.0.1", 1) }
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if norm(a[i]) != norm(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == ':' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // newKafkaClient returns a plain client for cfg's cluster.

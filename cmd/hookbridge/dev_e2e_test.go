@@ -21,7 +21,6 @@ import (
 func devTestEnv(t *testing.T) {
 	t.Helper()
 	hermeticEnv(t)
-	t.Setenv("HOOKBRIDGE_LOG_FORMAT", "text") // dev sets it with os.Setenv; restore it afterwards
 	t.Setenv("HOOKBRIDGE_WAREHOUSE_FLUSH_INTERVAL", "1s")
 	t.Setenv("HOOKBRIDGE_CONSUMER_COMMIT_INTERVAL", "200ms")
 	t.Setenv("HOOKBRIDGE_CONSUMER_SHUTDOWN_TIMEOUT", "10s")

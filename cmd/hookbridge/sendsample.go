@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	neturl "net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +28,7 @@ signs) and HOOKBRIDGE_PRODUCT_AGENTS_TOKEN, else from the dev secrets that
 'hookbridge dev' keeps in --data-dir. --duplicates F re-sends a fraction F of
 the webhooks (same body and, for Pique, the same svix-id, as a Svix retry would).`, std)
 	source := fs.String("source", "pique", "pique or product-agents")
-	url := fs.String("url", "http://127.0.0.1:8080", "receiver base URL")
+	url := fs.String("url", "http://127.0.0.1:8080", "receiver base URL (send-sample adds /webhooks/<source>)")
 	count := fs.Int("count", 10, "webhooks to send (duplicates not counted)")
 	dups := fs.Float64("duplicates", 0, "fraction of webhooks to send twice, 0 to 1")
 	dataDir := fs.String("data-dir", ".hookbridge", "where 'hookbridge dev' keeps its dev secrets")
@@ -40,11 +43,16 @@ the webhooks (same body and, for Pique, the same svix-id, as a Svix retry would)
 	if err != nil {
 		return err
 	}
+	base, err := receiverURL(*url, std.err)
+	if err != nil {
+		return err
+	}
 	g := sample.NewGenerator(*seed)
 	rng := rand.New(rand.NewPCG(*seed, 1))
-	endpoint := strings.TrimRight(*url, "/") + "/webhooks/" + *source
+	endpoint := base + "/webhooks/" + *source
 	var sent, accepted, dupSent int
 	statuses := map[int]int{}
+	firstBody := map[int]string{} // the first answer of each failing status, to say why
 	for i := 0; i < *count; i++ {
 		body, id := sampleBody(g, *source)
 		msgID := "msg_" + id
@@ -53,7 +61,7 @@ the webhooks (same body and, for Pique, the same svix-id, as a Svix retry would)
 			times, dupSent = 2, dupSent+1
 		}
 		for range times {
-			code, err := postSample(ctx, endpoint, sign(msgID, body), body)
+			code, answer, err := postSample(ctx, endpoint, sign(msgID, body), body)
 			if err != nil {
 				return fmt.Errorf("after %d sent: %w", sent, err)
 			}
@@ -61,11 +69,16 @@ the webhooks (same body and, for Pique, the same svix-id, as a Svix retry would)
 			statuses[code]++
 			if code >= 200 && code < 300 {
 				accepted++
+			} else if _, ok := firstBody[code]; !ok {
+				firstBody[code] = answer
 			}
 		}
 	}
 	fmt.Fprintf(std.out, "sent %d %s webhooks (%d unique, %d duplicates) to %s: %d accepted; statuses %v\n",
 		sent, *source, *count, dupSent, endpoint, accepted, statuses)
+	for _, code := range slices.Sorted(maps.Keys(firstBody)) {
+		fmt.Fprintf(std.out, "  first %d %s: %s\n", code, http.StatusText(code), firstBody[code])
+	}
 	if accepted != sent {
 		return fmt.Errorf("%d of %d webhooks were not accepted", sent-accepted, sent)
 	}
@@ -128,17 +141,46 @@ func sampleSigner(source, dataDir string) (func(msgID string, body []byte) http.
 	return nil, fmt.Errorf("--source %q: use pique or product-agents", source)
 }
 
-func postSample(ctx context.Context, url string, h http.Header, body []byte) (int, error) {
+// postSample posts one webhook and returns the status and, for a failure,
+// the start of the answer (the receiver's {"error": ...}).
+func postSample(ctx context.Context, url string, h http.Header, body []byte) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	req.Header = h
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer resp.Body.Close()
+	var answer []byte
+	if resp.StatusCode >= 300 {
+		answer, _ = io.ReadAll(io.LimitReader(resp.Body, 512))
+	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	return resp.StatusCode, strings.TrimSpace(string(answer)), nil
+}
+
+// receiverURL turns what a person passes as --url into the receiver's base
+// URL: it adds http:// to a bare host:port and drops a /webhooks/... route
+// (the commands add the route themselves), saying so on w.
+func receiverURL(raw string, w io.Writer) (string, error) {
+	fixed := strings.TrimSpace(raw)
+	if !strings.Contains(fixed, "://") {
+		fixed = "http://" + fixed
+	}
+	u, err := neturl.Parse(fixed)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("--url %q: want the receiver's address, such as http://127.0.0.1:8080", raw)
+	}
+	if i := strings.Index(u.Path+"/", "/webhooks/"); i >= 0 {
+		u.Path = u.Path[:i]
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	if fixed = u.String(); fixed != strings.TrimRight(raw, "/") {
+		fmt.Fprintf(w, "using --url %s (the receiver's base URL; the /webhooks/<source> route is added)\n", fixed)
+	}
+	return fixed, nil
 }

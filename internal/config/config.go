@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -60,7 +61,7 @@ func Load(path string, env Env) (*Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(raw))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF) {
-			return nil, fmt.Errorf("config: %s: %s", path, nameFields(raw, err))
+			return nil, fmt.Errorf("config: %s: %s", path, explainYAML(raw, err))
 		}
 	}
 	return c.finish(env)
@@ -73,18 +74,57 @@ func (c *Config) finish(env Env) (*Config, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
+	fromFile := *c
+	if err := c.load(env); err != nil {
+		return nil, blameEnv(err, fromFile, env)
+	}
+	return c, nil
+}
+
+func (c *Config) load(env Env) error {
 	for _, s := range c.sections() {
 		if err := s.applyEnv(env); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return fmt.Errorf("config: %w", err)
 		}
 	}
 	for _, s := range c.sections() {
 		s.setDefaults()
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
+	return c.Validate()
+}
+
+// blameEnv names the environment variable behind each problem that
+// validation words in YAML terms ("receiver.compression: ..."), so a person
+// who set HOOKBRIDGE_PRODUCER_COMPRESSION is not sent looking for a YAML
+// file. It finds the variable by loading again without it: a problem that
+// disappears was that variable's. Only names are printed, never values.
+func blameEnv(err error, fromFile Config, env Env) error {
+	var set []string
+	_ = (&Config{}).load(func(name string) (string, bool) {
+		v, ok := env(name)
+		if ok {
+			set = append(set, name)
+		}
+		return v, ok
+	})
+	problems := strings.Split(err.Error(), "\n")
+	blamed := append([]string(nil), problems...)
+	for _, name := range set {
+		without := fromFile
+		werr := without.load(func(n string) (string, bool) {
+			if n == name {
+				return "", false
+			}
+			return env(n)
+		})
+		for i, p := range problems {
+			if strings.Contains(p, name) || (werr != nil && strings.Contains(werr.Error(), strings.TrimPrefix(p, "config: "))) {
+				continue
+			}
+			blamed[i] += " (set by " + name + ")"
+		}
 	}
-	return c, nil
+	return errors.New(strings.Join(blamed, "\n"))
 }
 
 // Validate checks every section; commands call it again after changing

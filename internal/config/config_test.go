@@ -73,14 +73,7 @@ func TestBadConfigNamesTheField(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			path := ""
-			if c.yaml != "" {
-				path = filepath.Join(t.TempDir(), "hookbridge.yaml")
-				if err := os.WriteFile(path, []byte(c.yaml), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, err := Load(path, envOf(c.env))
+			_, err := Load(writeYAML(t, c.yaml), envOf(c.env))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one naming %q", err, c.want)
 			}
@@ -115,13 +108,76 @@ func TestSecretsNeverPrint(t *testing.T) {
 }
 
 func TestYAMLErrorsNameTheField(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
-	yml := "kafka:\n  brokers: [a:9092]\nreceiver:\n  pique:\n    secrets:\n      - whsec_AAAA\n      - [nested]\n"
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Load(path, nil)
+	_, err := Load(writeYAML(t, "kafka:\n  brokers: [a:9092]\nreceiver:\n  pique:\n    secrets:\n      - whsec_AAAA\n      - [nested]\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "receiver.pique.secrets[1]") {
 		t.Fatalf("error %v, want one naming receiver.pique.secrets[1]", err)
 	}
+}
+
+// TestConfigErrorsSayWhatToDo: each mistake a newcomer makes gets a message
+// that points at the real line and says what is wanted.
+func TestConfigErrorsSayWhatToDo(t *testing.T) {
+	cases := map[string]struct {
+		yaml string
+		env  map[string]string
+		want []string
+	}{
+		"typo in a key":     {yaml: "kafka:\n  broker: a:9092\n", want: []string{"line 2: unknown key kafka.broker; did you mean kafka.brokers?"}},
+		"swapped letters":   {yaml: "receiver:\n  spool:\n    dri: x\n", want: []string{"line 3: unknown key receiver.spool.dri; did you mean receiver.spool.dir?"}},
+		"no key near":       {yaml: "receiver:\n  spool:\n    zzzzzz: x\n", want: []string{"unknown key receiver.spool.zzzzzz (valid keys here: deadline, dir, max_bytes)"}},
+		"top-level typo":    {yaml: "recevier:\n  listen: x\n", want: []string{"line 1: unknown key recevier; did you mean receiver?"}},
+		"unclosed bracket":  {yaml: "log:\n  level: info\nkafka:\n  brokers: [a:9092, b:9092\nreceiver:\n  listen: x\n", want: []string{"line 4: a [ or { opened here is not closed before line 5"}},
+		"unclosed at end":   {yaml: "kafka:\n  brokers: [a:9092,\n    b:9092\n", want: []string{"line 2: a [ or { opened here is not closed before the end of the file"}},
+		"tab":               {yaml: "kafka:\n  brokers: [a:9092]\n\tclient_id: x\n", want: []string{"line 3: tabs are not allowed for indentation"}},
+		"tab first":         {yaml: "kafka:\n\tbrokers: [a:9092]\n", want: []string{"line 2: tabs are not allowed for indentation"}},
+		"yaml duration":     {yaml: "dedupe:\n  window: ten\n", want: []string{`line 2 (dedupe.window): "ten" is not a duration`, "30s"}},
+		"env duration":      {env: map[string]string{"HOOKBRIDGE_ACK_DEADLINE": "ten"}, want: []string{`HOOKBRIDGE_ACK_DEADLINE: "ten" is not a duration`, "30s"}},
+		"env compression":   {env: map[string]string{"HOOKBRIDGE_PRODUCER_COMPRESSION": "brotli"}, want: []string{"receiver.compression", "(set by HOOKBRIDGE_PRODUCER_COMPRESSION)"}},
+		"env beside others": {env: map[string]string{"HOOKBRIDGE_PRODUCER_COMPRESSION": "brotli", "HOOKBRIDGE_LOG_LEVEL": "loud"}, want: []string{`log.level: "loud" is not one of debug, info, warn, error (set by HOOKBRIDGE_LOG_LEVEL)` + "\n", "brotli\" is not one of none, snappy, lz4, zstd, gzip (set by HOOKBRIDGE_PRODUCER_COMPRESSION)"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(writeYAML(t, c.yaml), envOf(c.env))
+			for _, w := range c.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %v\nwant one containing %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("yaml value not blamed on env", func(t *testing.T) {
+		_, err := Load(writeYAML(t, "receiver:\n  compression: brotli\n"), envOf(map[string]string{"HOOKBRIDGE_LOG_LEVEL": "debug"}))
+		if err == nil || strings.Contains(err.Error(), "set by") {
+			t.Fatalf("error %v: the YAML file set compression, not the environment", err)
+		}
+	})
+}
+
+func TestBrokersAsString(t *testing.T) {
+	for yml, want := range map[string]string{
+		"kafka:\n  brokers: localhost:9092\n":   "localhost:9092",
+		"kafka:\n  brokers: a:9092, b:9092\n":   "a:9092|b:9092",
+		"kafka:\n  brokers: [a:9092, b:9092]\n": "a:9092|b:9092",
+		"kafka:\n  brokers:\n    - a:9092\n":    "a:9092",
+	} {
+		c, err := Load(writeYAML(t, yml), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", yml, err)
+		}
+		if got := strings.Join(c.Kafka.Brokers, "|"); got != want {
+			t.Fatalf("%q: brokers %q, want %q", yml, got, want)
+		}
+	}
+}
+
+// writeYAML writes yml to a file for Load; "" means no file.
+func writeYAML(t *testing.T, yml string) string {
+	if yml == "" {
+		return ""
+	}
+	path := filepath.Join(t.TempDir(), "hookbridge.yaml")
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -8,10 +8,10 @@ import (
 
 // Kafka is how every hookbridge process reaches the cluster.
 type Kafka struct {
-	Brokers  []string `yaml:"brokers"`   // HOOKBRIDGE_KAFKA_BROKERS, comma-separated; default localhost:9092
-	ClientID string   `yaml:"client_id"` // default hookbridge
-	TLS      TLS      `yaml:"tls"`
-	SASL     SASL     `yaml:"sasl"`
+	Brokers  StringList `yaml:"brokers"`   // HOOKBRIDGE_KAFKA_BROKERS, comma-separated; a list or a comma-separated string; default localhost:9092
+	ClientID string     `yaml:"client_id"` // default hookbridge
+	TLS      TLS        `yaml:"tls"`
+	SASL     SASL       `yaml:"sasl"`
 }
 
 // TLS turns on TLS to the brokers.
@@ -40,7 +40,7 @@ func (k *Kafka) setDefaults() {
 }
 
 func (k *Kafka) applyEnv(env Env) error {
-	envList(env, "HOOKBRIDGE_KAFKA_BROKERS", &k.Brokers)
+	envList(env, "HOOKBRIDGE_KAFKA_BROKERS", (*[]string)(&k.Brokers))
 	envString(env, "HOOKBRIDGE_KAFKA_CLIENT_ID", &k.ClientID)
 	envString(env, "HOOKBRIDGE_KAFKA_TLS_CA_FILE", &k.TLS.CAFile)
 	envString(env, "HOOKBRIDGE_KAFKA_SASL_MECHANISM", &k.SASL.Mechanism)

@@ -13,7 +13,7 @@ import (
 // Klaviyo configures `hookbridge consume klaviyo`, the forwarder to
 // Klaviyo's Events API.
 type Klaviyo struct {
-	Group   string `yaml:"group"`    // consumer group id; default hookbridge-klaviyo
+	Group   string `yaml:"group"`    // HOOKBRIDGE_KLAVIYO_GROUP; consumer group id; default hookbridge-klaviyo
 	APIKey  Secret `yaml:"api_key"`  // HOOKBRIDGE_KLAVIYO_API_KEY (or _FILE): a private key with events:write
 	BaseURL string `yaml:"base_url"` // HOOKBRIDGE_KLAVIYO_BASE_URL; default https://a.klaviyo.com (the forwarder appends /api/...)
 	// Revision is the pinned API revision header; upgrade it deliberately.
@@ -80,6 +80,7 @@ func (k *Klaviyo) setDefaults() {
 }
 
 func (k *Klaviyo) applyEnv(env Env) error {
+	envString(env, "HOOKBRIDGE_KLAVIYO_GROUP", &k.Group)
 	envString(env, "HOOKBRIDGE_KLAVIYO_BASE_URL", &k.BaseURL)
 	envString(env, "HOOKBRIDGE_KLAVIYO_REVISION", &k.Revision)
 	var errs []error

@@ -37,13 +37,14 @@ func TestKlaviyoEnv(t *testing.T) {
 		"HOOKBRIDGE_KLAVIYO_BULK_STEADY":    "75",
 		"HOOKBRIDGE_KLAVIYO_FLUSH_INTERVAL": "250ms",
 		"HOOKBRIDGE_KLAVIYO_HEADROOM":       "0.05",
+		"HOOKBRIDGE_KLAVIYO_GROUP":          "team-a-klaviyo",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := c.Klaviyo
 	if k.APIKey.Reveal() != "pk_from_file" || k.BaseURL != "http://127.0.0.1:9999" || k.Revision != "2025-10-15" ||
-		!k.ExternalID || k.RateLimits.Bulk.Steady != 75 || k.FlushInterval != 250*time.Millisecond || k.Headroom != 0.05 {
+		!k.ExternalID || k.RateLimits.Bulk.Steady != 75 || k.FlushInterval != 250*time.Millisecond || k.Headroom != 0.05 || k.Group != "team-a-klaviyo" {
 		t.Errorf("env overrides: %+v", k)
 	}
 	if s := k.APIKey.String(); strings.Contains(s, "pk_") {

@@ -118,12 +118,7 @@ func envList(env Env, name string, dst *[]string) {
 	if !ok {
 		return
 	}
-	*dst = nil
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*dst = append(*dst, s)
-		}
-	}
+	*dst = splitList(v)
 }
 
 func envDuration(env Env, name string, dst *time.Duration) error {
@@ -133,7 +128,7 @@ func envDuration(env Env, name string, dst *time.Duration) error {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return fmt.Errorf("%s: %q is not a duration such as 5s or 1m", name, v)
+		return fmt.Errorf("%s: %q is not a duration; write a number with a unit, such as 500ms, 30s, 5m, 1h30m or 168h", name, v)
 	}
 	*dst = d
 	return nil
@@ -183,4 +178,33 @@ func orDefault[T comparable](dst *T, def T) {
 	if *dst == zero {
 		*dst = def
 	}
+}
+
+// StringList is a list of strings that YAML may also give as one string,
+// comma-separated as in the environment: `brokers: a:9092` and
+// `brokers: a:9092,b:9092` mean what `brokers: [a:9092, b:9092]` does.
+type StringList []string
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = splitList(n.Value)
+		return nil
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return err
+	}
+	*l = list
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -7,7 +7,6 @@ package loadtest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -26,7 +25,7 @@ type Options struct {
 	Source      string        // pique or product-agents
 	Connections int           // concurrent connections, one request in flight each
 	Duration    time.Duration // how long to send
-	MaxRequests int           // upper bound on requests (the pre-signed pool size)
+	MaxRequests int           // upper bound on requests (the pool's size)
 	BodySize    int           // approximate body size in bytes
 	// Sign returns the headers that authenticate body for Source.
 	Sign func(msgID string, body []byte) http.Header
@@ -48,31 +47,11 @@ type Result struct {
 	P50, P90, P99, Max  time.Duration
 	AckedIDs            []string
 	FirstError          error
+	SignStalls          int // times a sender waited for the background signer
 }
 
 // RPS is acknowledged requests per second.
 func (r Result) RPS() float64 { return float64(r.Acked) / r.Elapsed.Seconds() }
-
-// Prepare signs MaxRequests webhooks up front so that signing does not
-// compete with the receiver for CPU during the run.
-func Prepare(opts Options) ([]Request, error) {
-	if opts.Source != "pique" && opts.Source != "product-agents" {
-		return nil, fmt.Errorf("source %q: use pique or product-agents", opts.Source)
-	}
-	g := sample.NewGenerator(uint64(time.Now().UnixNano()))
-	reqs := make([]Request, opts.MaxRequests)
-	now := time.Now()
-	for i := range reqs {
-		body, id := Body(g, opts.Source, now, opts.BodySize)
-		h := opts.Sign("msg_"+id, body)
-		r := Request{EventID: id, Body: body}
-		for k := range h {
-			r.Headers = append(r.Headers, [2]string{k, h.Get(k)})
-		}
-		reqs[i] = r
-	}
-	return reqs, nil
-}
 
 // Body returns a sample body for source padded to about size bytes (in a
 // free-text field, as real senders' reasoning and copy would be).
@@ -98,8 +77,10 @@ func Body(g *sample.Generator, source string, now time.Time, size int) ([]byte, 
 	return body, id
 }
 
-// Run sends reqs until Duration passes or they run out.
-func Run(ctx context.Context, opts Options, reqs []Request) Result {
+// Run sends the pool's webhooks, signing the rest of it in the
+// background, until Duration passes or the pool runs out. progress, when
+// set, is called about once a second with what was sent and signed so far.
+func Run(ctx context.Context, opts Options, pool *Pool, progress func(elapsed time.Duration, sent, signed int)) Result {
 	addr, path, err := splitURL(opts.URL, opts.Source)
 	if err != nil {
 		return Result{FirstError: err}
@@ -109,21 +90,56 @@ func Run(ctx context.Context, opts Options, reqs []Request) Result {
 	defer cancel()
 	var next atomic.Int64
 	workers := make([]worker, opts.Connections)
-	var wg sync.WaitGroup
+	var wg, signer sync.WaitGroup
 	cpu0 := processCPU()
 	start := time.Now()
+	signer.Add(1)
+	go func() {
+		defer signer.Done()
+		pool.signInBackground(ctx)
+	}()
 	for i := range workers {
 		w := &workers[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.run(ctx, client, path, reqs, &next)
+			w.run(ctx, client, path, pool, &next)
 		}()
 	}
+	stopProgress := reportProgress(start, &next, pool, progress)
 	wg.Wait()
-	res := summarize(workers, reqs, time.Since(start))
+	stopProgress()
+	elapsed := time.Since(start)
+	cancel()
+	signer.Wait()
+	res := summarize(workers, pool.reqs, elapsed)
 	res.ClientCPU = processCPU() - cpu0
+	res.SignStalls = pool.Stalls()
 	return res
+}
+
+// reportProgress calls progress every second until the returned stop.
+func reportProgress(start time.Time, next *atomic.Int64, pool *Pool, progress func(time.Duration, int, int)) (stop func()) {
+	if progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				progress(time.Since(start), min(int(next.Load()), pool.Signed()), pool.Signed())
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // processCPU is the user and system CPU time this process used so far.
@@ -143,17 +159,17 @@ type worker struct {
 	err       error
 }
 
-func (w *worker) run(ctx context.Context, client *fasthttp.HostClient, path string, reqs []Request, next *atomic.Int64) {
+func (w *worker) run(ctx context.Context, client *fasthttp.HostClient, path string, pool *Pool, next *atomic.Int64) {
 	w.statuses = map[int]int{}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	for ctx.Err() == nil {
 		i := int(next.Add(1) - 1)
-		if i >= len(reqs) {
+		r, ok := pool.get(i)
+		if !ok {
 			return
 		}
-		r := &reqs[i]
 		req.Reset()
 		req.SetRequestURI(path)
 		req.Header.SetHost(client.Addr)

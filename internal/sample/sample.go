@@ -1,5 +1,5 @@
-// Package sample makes realistic webhooks, shaped like the seed examples
-// and varied, and signs them the way each sender does. `send-sample`,
+// Package sample makes realistic webhooks, shaped like the senders'
+// documented examples and varied, and signs them the way each sender does. `send-sample`,
 // `bench` and the tests use it; the receiver never does.
 package sample
 
@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	svix "github.com/svix/svix-webhooks/go"
@@ -48,31 +49,61 @@ func (g *Generator) id(prefix string) string {
 // Pique returns a decision.made body and its event id (decision.id).
 func (g *Generator) Pique(now time.Time) (body []byte, eventID string) {
 	eventID = g.id("dec")
-	cart := []string{}
-	for range g.rng.IntN(3) {
-		cart = append(cart, g.pick(products))
-	}
 	action := g.pick(actions)
+	viewed, minutes := 1+g.rng.IntN(12), 1+g.rng.IntN(9)
+	reason, llm, cart := g.decisionStory(action, viewed, minutes)
 	b := map[string]any{
 		"type": "decision.made",
 		"decision": map[string]any{
 			"id":           eventID,
 			"action":       action,
-			"reason":       fmt.Sprintf("Added %q to cart but left without purchasing.", g.pick(products)),
-			"llmReasoning": fmt.Sprintf("This visitor spent %d minutes browsing %d products before adding an item; a %s message fits.", 1+g.rng.IntN(9), 1+g.rng.IntN(6), action),
+			"reason":       reason,
+			"llmReasoning": llm,
 		},
 		"session": map[string]any{
 			"visitorId":       fmt.Sprintf("vis-%04d", g.rng.IntN(2000)),
 			"email":           fmt.Sprintf("%s.%d@example.com", g.pick(firstName), g.rng.IntN(1000)),
 			"eventCount":      1 + g.rng.IntN(40),
-			"durationSeconds": 10 + g.rng.IntN(900),
-			"productsViewed":  1 + g.rng.IntN(12),
+			"durationSeconds": 60*minutes + g.rng.IntN(60),
+			"productsViewed":  viewed,
 			"cartItems":       cart,
 		},
 		"timestamp": now.UTC().Format("2006-01-02T15:04:05.000Z"),
 	}
 	body, _ = json.Marshal(b)
 	return body, eventID
+}
+
+// decisionStory returns a reason, the model's reasoning and the cart that
+// agree with each other and with the action: a reason names only items
+// that are in the cart, and an abandoned cart is never empty.
+func (g *Generator) decisionStory(action string, viewed, minutes int) (reason, llm string, cart []string) {
+	cart = []string{}
+	fill := func(n int) {
+		for range n {
+			cart = append(cart, g.pick(products))
+		}
+	}
+	switch action {
+	case "cart_abandonment":
+		fill(1 + g.rng.IntN(3))
+		reason = fmt.Sprintf("Added %q to cart but left without purchasing.", cart[0])
+		llm = fmt.Sprintf("This visitor spent %d minutes browsing %d products and added %d to the cart before leaving; a cart reminder fits.", minutes, viewed, len(cart))
+	case "price_sensitive":
+		fill(1 + g.rng.IntN(2))
+		reason = fmt.Sprintf("Came back to %q %d times without buying.", cart[0], 2+g.rng.IntN(4))
+		llm = "Repeated visits to the same item with no purchase suggest the price is the blocker; a price-focused message fits."
+	case "browse_abandonment":
+		reason = fmt.Sprintf("Viewed %d products without adding any to the cart.", viewed)
+		llm = fmt.Sprintf("This visitor spent %d minutes browsing with an empty cart; a browse reminder fits.", minutes)
+	case "loyalty_winback":
+		reason = fmt.Sprintf("Returning customer, first visit in %d days.", 30+g.rng.IntN(150))
+		llm = "A past customer came back after a long gap; a win-back message fits."
+	default:
+		reason = fmt.Sprintf("Browsing for %d minutes with no action yet.", minutes)
+		llm = fmt.Sprintf("This visitor viewed %d products without a clear intent; a gentle %s fits.", viewed, strings.ReplaceAll(action, "_", " "))
+	}
+	return reason, llm, cart
 }
 
 // ProductAgents returns a message body and its event id (event.id).
