@@ -28,7 +28,6 @@ import (
 // scrape does show is only logged: take it off the list then.
 var pendingMetrics = map[string]string{
 	"hookbridge_spool_quarantined_total":      "counted when a spool entry is quarantined (and exported once the spool's quarantine counter is merged)",
-	"hookbridge_klaviyo_events_sent_total":    "dev runs Klaviyo in dry-run: its events count as dry-run sends, not as sent",
 	"hookbridge_klaviyo_requests_total":       "dev runs Klaviyo in dry-run: no HTTP requests",
 	"hookbridge_klaviyo_request_seconds":      "dev runs Klaviyo in dry-run: no HTTP requests",
 	"hookbridge_klaviyo_paced_seconds":        "dev runs Klaviyo in dry-run: no HTTP requests",

@@ -51,7 +51,7 @@ func DefaultMessageMetrics() map[string]string {
 
 // Event is one event as Klaviyo's create endpoints take it.
 type Event struct {
-	// Kind is "decision" or "message", for metrics and logs.
+	// Kind is kindDecision or kindMessage, for metrics and logs.
 	Kind       string
 	Profile    Profile
 	Metric     string
@@ -175,7 +175,7 @@ func (m *Mapper) decision(d *schemas.DecisionMade) (Event, error) {
 		props["durationSeconds"] = *v
 	}
 	return Event{
-		Kind:       "decision",
+		Kind:       kindDecision,
 		Profile:    prof,
 		Metric:     m.DecisionMetric(action),
 		Properties: props,
@@ -201,7 +201,7 @@ func (m *Mapper) message(a *schemas.AgentMessage) (Event, error) {
 	props["primaryProducts"] = products(a.PrimaryProducts)
 	props["otherProducts"] = products(a.OtherProducts)
 	return Event{
-		Kind:       "message",
+		Kind:       kindMessage,
 		Profile:    prof,
 		Metric:     m.MessageMetric(mt),
 		Properties: props,

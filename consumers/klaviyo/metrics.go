@@ -6,6 +6,12 @@ import (
 	"github.com/hookbridge/hookbridge/internal/metrics"
 )
 
+// The kinds of event the forwarder sends, as its metrics label them.
+const (
+	kindDecision = "decision"
+	kindMessage  = "message"
+)
+
 // Metrics are the forwarder's own Prometheus metrics; the runner adds lag
 // and throughput per partition.
 type Metrics struct {
@@ -70,6 +76,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	if m.PacedSeconds, err = metrics.Register(reg, m.PacedSeconds); err != nil {
 		return nil, err
+	}
+	// Every kind's series exists from the start, so rates and alerts see
+	// the first event rather than a series appearing from nothing.
+	for _, kind := range []string{kindDecision, kindMessage} {
+		m.Sent.WithLabelValues(kind)
+		m.DryRun.WithLabelValues(kind)
 	}
 	return m, nil
 }
