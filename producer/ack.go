@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // deliver produces a mapped webhook and answers only once it is durable:
@@ -125,6 +126,26 @@ func isJSON(contentType string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// identityEncoding reports whether every Content-Encoding the request
+// names is identity, and otherwise the first one that is not. Senders do
+// not compress webhooks, and a compressed body could expand far beyond
+// body_limit, so the receiver never decompresses.
+func identityEncoding(h *fasthttp.RequestHeader) (string, bool) {
+	bad, ok := "", true
+	h.VisitAll(func(k, v []byte) {
+		if !ok || !strings.EqualFold(string(k), fiber.HeaderContentEncoding) {
+			return
+		}
+		for enc := range strings.SplitSeq(string(v), ",") {
+			if enc = strings.TrimSpace(enc); enc != "" && !strings.EqualFold(enc, "identity") {
+				bad, ok = enc, false
+				return
+			}
+		}
+	})
+	return bad, ok
 }
 
 // svixID is the Svix message id, from either header spelling.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -193,6 +194,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // handler runs route → verify → map → encode → produce → ack for src.
 func (s *Server) handler(src *source) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if enc, ok := identityEncoding(&c.Request().Header); !ok {
+			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "encoding",
+				"Content-Encoding "+strconv.Quote(enc)+" is not accepted: send the body uncompressed")
+		}
 		if !isJSON(c.Get(fiber.HeaderContentType)) {
 			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "content_type", "Content-Type must be application/json")
 		}
@@ -200,7 +205,9 @@ func (s *Server) handler(src *source) fiber.Handler {
 			s.setRetryAfter(c)
 			return s.reject(c, src, fiber.StatusTooManyRequests, "rate_limited", "rate limit reached; retry later")
 		}
-		body := c.Body()
+		// The raw bytes, as they came: Fiber's c.Body() would decompress
+		// per Content-Encoding without a bound before anything is verified.
+		body := c.Request().Body()
 		if err := src.verifier.Verify(body, fiberHeaders{c}); err != nil {
 			return s.reject(c, src, fiber.StatusUnauthorized, "unauthorized", err.Error())
 		}
