@@ -3,6 +3,7 @@ package producer
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/sample"
 )
 
@@ -121,5 +123,65 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 		if resp := post(t, r.url+"/webhooks/product-agents", h, body); resp.code != want {
 			t.Errorf("Authorization: %s <token>: status %d, want %d (%v)", scheme, resp.code, want, resp.body)
 		}
+	}
+}
+
+// raw_json is what every reader sees, so the receiver must not read a
+// different event out of it: no duplicate keys at any depth, nothing after
+// the object. And a refusal speaks of the body in JSON's terms.
+func TestBodiesAreRefusedInJSONTerms(t *testing.T) {
+	cases := []struct {
+		source string
+		body   string
+		want   string // in the 400's message; "" = accepted
+	}{
+		{"pique", `{"type":"decision.made","decision":{"id":"a"},"decision":{"id":"b"}}`, `duplicate key "decision"`},
+		{"pique", `{"type":"decision.made","type":"other"}`, `duplicate key "type"`},
+		{"pique", `{"type":"decision.made","decision":{"id":"a","id":"b"}}`, `duplicate key "decision.id"`},
+		{"pique", `{"type":"decision.made","decision":{"id":"a","\u0069d":"b"}}`, `duplicate key "decision.id"`},
+		{"product-agents", `{"primaryProducts":[{"url":"a"},{"url":"b","url":"c"}]}`, `duplicate key "primaryProducts[1].url"`},
+		{"product-agents", `{"x":{"y":[{"z":1,"z":2}]}}`, `duplicate key "x.y[0].z"`},
+		{"pique", "{\"type\":\"decision.made\"}\x00<script>", "data after the top-level object"},
+		{"pique", `{"type":"decision.made"} {}`, "data after the top-level object"},
+		{"pique", "{\"type\":\"decision.made\"}\n \r\t", ""},
+		{"product-agents", `{"a":1,"b":{"a":1},"c":[{"a":1},{"a":1}]}`, ""},
+		{"product-agents", `[1]`, "body must be a JSON object"},
+		{"product-agents", `"hello"`, "body must be a JSON object"},
+		{"product-agents", `42`, "body must be a JSON object"},
+		{"product-agents", `{"event":{"id":42}}`, "event.id: want a string, got a number"},
+		{"product-agents", `{"customer":{"email":["a"]}}`, "customer.email: want a string, got an array"},
+		{"product-agents", `{"primaryProducts":{"a":1}}`, "primaryProducts: want an array, got an object"},
+		{"product-agents", `{"primaryProducts":[{"onSale":"yes"}]}`, "primaryProducts.onSale: want true or false, got a string"},
+		{"pique", `{"type":"decision.made","session":{"eventCount":1.5}}`, "session.eventCount: want a whole number, got 1.5"},
+		{"pique", `{"type":"decision.made",`, "malformed JSON"},
+		{"pique", `{"type":"decision.made","x":01}`, "malformed JSON at byte 29"},
+	}
+	for _, c := range cases {
+		d := &delivery{Source: c.source, ReceivedAt: time.Now(), SvixID: "msg_1", Body: []byte(c.body)}
+		mapFn := mapPique
+		if c.source == "product-agents" {
+			mapFn = mapProductAgents
+		}
+		_, err := mapFn(d, config.Topics{})
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: refused: %v", c.body, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q: error %v, want one saying %s", c.body, err, c.want)
+		}
+	}
+}
+
+// A wide object takes the map path of the duplicate check.
+func TestDuplicateKeyInAWideObject(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"type":"decision.made"`)
+	for i := range 1000 {
+		fmt.Fprintf(&b, `,"k%d":%d`, i, i)
+	}
+	b.WriteString(`,"k500":0}`)
+	_, err := mapPique(&delivery{Body: []byte(b.String()), SvixID: "m"}, config.Topics{})
+	if err == nil || !strings.Contains(err.Error(), `duplicate key "k500"`) {
+		t.Fatalf("error %v, want duplicate key k500", err)
 	}
 }
