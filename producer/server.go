@@ -89,6 +89,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Health == nil {
 		opts.Health = &health.Checks{}
 	}
+	if err := opts.Receiver.CheckRecordLimits(opts.Topics); err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("receiver metrics: %w", err)
@@ -221,6 +224,10 @@ func (s *Server) handler(src *source) fiber.Handler {
 		if err != nil {
 			return s.reject(c, src, fiber.StatusBadRequest, "malformed", err.Error())
 		}
-		return s.deliver(c, src, d, m)
+		rec, err := s.fitRecord(d, m)
+		if tooLarge(err) {
+			return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "record_too_large", err.Error())
+		}
+		return s.deliver(c, src, d, m, rec)
 	}
 }
