@@ -31,12 +31,16 @@ type receiverEnv struct {
 // acknowledged is in Kafka or fsynced in the spool when it returns.
 func runReceiver(ctx context.Context, env receiverEnv) error {
 	cfg := env.Config
+	if err := cfg.Receiver.CheckRecordLimits(cfg.Topics); err != nil {
+		return err
+	}
 	kopts, err := connect.KafkaOpts(cfg.Kafka)
 	if err != nil {
 		return err
 	}
 	kopts = append(kopts, producer.ProducerOpts(cfg.Receiver.Linger)...)
-	cl, err := kgo.NewClient(append(kopts, producer.Compression(cfg.Receiver.Compression))...)
+	kopts = append(kopts, producer.Compression(cfg.Receiver.Compression), producer.MaxRecordBytes(cfg.Receiver.MaxRecordBytes))
+	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
