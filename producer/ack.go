@@ -36,7 +36,11 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped, rec *
 		return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "record_too_large", err.Error())
 	}
 	if err != nil && spool {
-		err = s.opts.Spool.Append(d)
+		// Not the request's context: fasthttp ends it when shutdown
+		// begins, and in-flight webhooks must still be spooled then.
+		actx, cancel := context.WithTimeout(context.Background(), s.opts.Receiver.WriteTimeout)
+		err = s.opts.Spool.Append(actx, d)
+		cancel()
 		if err == nil {
 			s.metrics.requests.WithLabelValues(src.name, outcomeSpooled).Inc()
 			return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"status": outcomeSpooled, "event_id": m.eventID})

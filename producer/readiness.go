@@ -119,15 +119,19 @@ func (s *Server) addReadiness() {
 	})
 	if sp := s.opts.Spool; sp != nil {
 		s.opts.Health.Add("spool", func() error {
-			if sp.Bytes() >= sp.maxBytes*9/10 {
-				return fmt.Errorf("spool nearly full: %d entries, %d of %d bytes", sp.Len(), sp.Bytes(), sp.maxBytes)
-			}
-			return nil
+			sp.probe()
+			return sp.check()
 		})
 		s.opts.Health.AddInfo("spool", func() any {
-			info := map[string]any{"entries": sp.Len(), "bytes": sp.Bytes(), "max_bytes": sp.maxBytes, "oldest_age_seconds": 0.0}
-			if t, ok := sp.oldest(); ok {
+			info := map[string]any{"entries": sp.Len(), "bytes": sp.Bytes(), "max_bytes": sp.maxBytes, "oldest_age_seconds": 0.0,
+				"quarantined": sp.nQuarantined.Load(), "status": "ok"}
+			if t, ok, err := sp.oldest(); err != nil {
+				info["oldest_age_seconds"] = -1.0
+			} else if ok {
 				info["oldest_age_seconds"] = time.Since(t).Seconds()
+			}
+			if q := sp.lastQuarantine.Load(); q != nil {
+				info["status"] = *q
 			}
 			return info
 		})
