@@ -45,10 +45,10 @@ type Spool struct {
 	// lastQuarantine describes the latest entry moved out of the way.
 	lastQuarantine atomic.Pointer[string]
 	nQuarantined   atomic.Int64
-	bytes    atomic.Int64
-	depth    atomic.Int64
-	notify   chan struct{}
-	log      *slog.Logger
+	bytes          atomic.Int64
+	depth          atomic.Int64
+	notify         chan struct{}
+	log            *slog.Logger
 	// drainedAt is when the spool last became empty and startedAt when it
 	// last stopped being empty (unix nanoseconds). quiet is set while an
 	// episode of spooling began so soon after the last one ended that its
