@@ -33,9 +33,8 @@ type Spool struct {
 	db       *bolt.DB
 	path     string
 	maxBytes int64
-	// batch runs a write transaction, sharing fsyncs (db.Batch); tests
-	// replace it to fail writes as a full disk does.
-	batch func(func(*bolt.Tx) error) error
+	// writeFault, when set, fails every write as a full disk does (tests).
+	writeFault atomic.Pointer[error]
 	// writeErr is why the last write failed, nil after one succeeded.
 	writeErr atomic.Pointer[spoolFailure]
 	// readErr is why the last read of the oldest entry failed, nil when it
@@ -90,7 +89,7 @@ func OpenSpool(dir string, maxBytes int64, reg prometheus.Registerer, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	s := &Spool{db: db, path: path, maxBytes: maxBytes, batch: db.Batch, notify: make(chan struct{}, 1), log: log}
+	s := &Spool{db: db, path: path, maxBytes: maxBytes, notify: make(chan struct{}, 1), log: log}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(spoolBucket)
 		if err != nil {
@@ -165,7 +164,12 @@ func (s *Spool) Append(ctx context.Context, d *delivery) error {
 
 // write runs a write transaction and remembers whether the disk took it.
 func (s *Spool) write(fn func(*bolt.Tx) error) error {
-	err := s.batch(fn)
+	var err error
+	if fault := s.writeFault.Load(); fault != nil {
+		err = *fault
+	} else {
+		err = s.db.Batch(fn)
+	}
 	if err != nil {
 		s.writeErr.Store(&spoolFailure{err: err, at: time.Now()})
 	} else if s.writeErr.Load() != nil {
