@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -186,12 +187,17 @@ func (s *Server) quarantine(ctx context.Context, e spoolEntry, reason string, ca
 	dl := s.deadLetter(e, reason, cause)
 	where := s.opts.Topics.DeadLetter()
 	if err := publishAndWait(ctx, s.opts.Publisher, dl); err != nil {
-		where = QuarantineFile
-		if ferr := s.opts.Spool.appendQuarantine(e, reason, cause); ferr != nil {
+		where = s.quarantinePath
+		if where == "" {
+			where = filepath.Join(filepath.Dir(s.opts.Spool.path), QuarantineFile)
+		}
+		if ferr := appendQuarantine(where, e, reason, cause); ferr != nil {
 			return fmt.Errorf("spool entry %d cannot be produced (%v) nor quarantined: dead-letter topic: %v; %w", e.seq, cause, err, ferr)
 		}
 	}
-	s.opts.Spool.noteQuarantine(reason, where)
+	if s.opts.Spool != nil {
+		s.opts.Spool.noteQuarantine(reason, where)
+	}
 	s.log.Error("spooled webhook can never be produced; quarantined it", "seq", e.seq, "source", e.d.Source,
 		"reason", reason, "to", where, "err", cause)
 	return nil

@@ -61,6 +61,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	sources []*source
+	// quarantinePath is the quarantine file when there is no spool (a
+	// spool file being drained); "" means the one beside the spool.
+	quarantinePath string
 	// kafkaErr is why Kafka was unreachable at the last check, nil if it was
 	// reachable.
 	kafkaErr atomic.Pointer[error]

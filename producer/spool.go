@@ -302,8 +302,14 @@ type quarantined struct {
 	Entry []byte `json:"entry"`
 }
 
-// appendQuarantine writes e to the quarantine file and fsyncs it.
+// appendQuarantine writes e to the quarantine file beside the spool.
 func (s *Spool) appendQuarantine(e spoolEntry, reason string, cause error) error {
+	return appendQuarantine(filepath.Join(filepath.Dir(s.path), QuarantineFile), e, reason, cause)
+}
+
+// appendQuarantine writes e as a line of the quarantine file at path and
+// fsyncs it.
+func appendQuarantine(path string, e spoolEntry, reason string, cause error) error {
 	raw := e.raw
 	if raw == nil {
 		raw, _ = json.Marshal(&e.d)
@@ -312,7 +318,6 @@ func (s *Spool) appendQuarantine(e spoolEntry, reason string, cause error) error
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(filepath.Dir(s.path), QuarantineFile)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("spool: quarantine file: %w", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
@@ -236,4 +237,36 @@ func TestFullDiskShowsOnReadyz(t *testing.T) {
 		checks, _ := ready["checks"].(map[string]any)
 		return checks["spool"] == "ok"
 	})
+}
+
+// While the registry is away the receiver retries with backoff and warns
+// once, saying what it retries and since when, instead of a warning a
+// second.
+func TestSchemaRegistrationBacksOff(t *testing.T) {
+	src, err := connect.SchemaRegistry(config.SchemaRegistry{URL: "http://" + freeAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testkit.Start(t).Config
+	rc := cfg.Receiver
+	rc.Pique.Secrets = []config.Secret{config.Secret(sample.NewSvixSecret())}
+	rc.ProductAgents.Token = "t"
+	logs := testkit.NewLogBuffer(t)
+	srv, err := New(Options{Receiver: rc, Topics: cfg.Topics, Schemas: schemas.NewRegistry(src), Logger: logs.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.registerSchemas(ctx); close(done) }()
+	testkit.Eventually(t, 20*time.Second, "three attempts failed", func() bool { return strings.Contains(logs.String(), "attempt=3") })
+	cancel()
+	<-done
+	out := logs.String()
+	if n := strings.Count(out, "level=WARN"); n != 1 {
+		t.Errorf("%d warnings in 3 failed attempts, want 1:\n%s", n, out)
+	}
+	if !strings.Contains(out, "failing_since=") || !strings.Contains(out, "retry_in=2s") || !strings.Contains(out, "retry_in=4s") {
+		t.Errorf("the retries do not say since when or back off:\n%s", out)
+	}
 }
