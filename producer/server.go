@@ -82,7 +82,11 @@ type source struct {
 }
 
 // New builds the receiver; Serve runs it.
-func New(opts Options) (*Server, error) {
+func New(opts Options) (*Server, error) { return newServer(opts, true) }
+
+// newServer builds the receiver; without verifiers (DrainFile, which takes
+// webhooks verified long ago) it needs no secrets, and serves nothing.
+func newServer(opts Options, verifiers bool) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -100,7 +104,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("receiver metrics: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Logger, metrics: m}
-	if err := s.buildSources(); err != nil {
+	if err := s.buildSources(verifiers); err != nil {
 		return nil, err
 	}
 	s.app = fiber.New(fiber.Config{
@@ -120,15 +124,17 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) buildSources() error {
+func (s *Server) buildSources(verifiers bool) error {
 	rc := s.opts.Receiver
-	pv, err := newSvixVerifier(rc.Pique.Secrets)
-	if err != nil {
-		return fmt.Errorf("receiver.pique.secrets: %w", err)
-	}
-	av, err := productAgentsVerifier(rc.ProductAgents)
-	if err != nil {
-		return fmt.Errorf("receiver.product_agents (auth %s): %w", rc.ProductAgents.Auth, err)
+	var pv, av Verifier
+	var err error
+	if verifiers {
+		if pv, err = newSvixVerifier(rc.Pique.Secrets); err != nil {
+			return fmt.Errorf("receiver.pique.secrets: %w", err)
+		}
+		if av, err = productAgentsVerifier(rc.ProductAgents); err != nil {
+			return fmt.Errorf("receiver.product_agents (auth %s): %w", rc.ProductAgents.Auth, err)
+		}
 	}
 	s.sources = []*source{
 		{name: "pique", path: "/webhooks/pique", verifier: pv, limiter: limiter(rc.Pique.RateLimit),

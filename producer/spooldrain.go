@@ -25,7 +25,8 @@ type DrainReport struct {
 
 // DrainFile sends every webhook in a spool file that is no receiver's spool
 // any more (moved aside, perhaps damaged) to Kafka, in spool order, through
-// the receiver's own mapping and encoding (opts as for New; Spool unused).
+// the receiver's own mapping and encoding (opts as for New; Spool unused,
+// no secrets needed).
 // The file itself is not changed, so running it again sends duplicates,
 // which dedupe removes. A damaged file is read page by page: whatever
 // entries survive are sent, including, possibly, ones delivered before.
@@ -42,7 +43,7 @@ func DrainFile(ctx context.Context, path string, opts Options) (DrainReport, err
 	}
 	rep.Entries = len(entries)
 	opts.Spool = nil
-	s, err := New(opts)
+	s, err := newServer(opts, false)
 	if err != nil {
 		return rep, err
 	}

@@ -270,3 +270,52 @@ func TestSchemaRegistrationBacksOff(t *testing.T) {
 		t.Errorf("the retries do not say since when or back off:\n%s", out)
 	}
 }
+
+// `hookbridge spool drain --file F` sends what a spool file holds to
+// Kafka: all of an intact file, in order, and whatever pages of a
+// truncated one still hold.
+func TestDrainFile(t *testing.T) {
+	g := sample.NewGenerator(25)
+	var bodies [][]byte
+	ids := map[string]int{}
+	for i := range 200 {
+		b, id := g.ProductAgents(time.Now())
+		bodies, ids[id] = append(bodies, bytes.Repeat([]byte(" "), 1000)), i
+		bodies[i] = append(bodies[i], b...) // bigger entries: more pages
+	}
+	for _, keep := range []float64{1, 0.5} {
+		t.Run(fmt.Sprint(keep), func(t *testing.T) {
+			env := testkit.Start(t)
+			dir := t.TempDir()
+			spoolWith(t, dir, bodies)
+			path := filepath.Join(dir, SpoolFile)
+			if keep < 1 {
+				st, _ := os.Stat(path)
+				if err := os.Truncate(path, int64(float64(st.Size())*keep)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cl := env.Client(t, ProducerOpts(time.Millisecond)...)
+			rep, err := DrainFile(context.Background(), path, Options{Receiver: env.Config.Receiver, Topics: env.Config.Topics,
+				Schemas: env.Schemas, Publisher: KafkaPublisher{Client: cl}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := env.ReadAll(t, env.Config.Topics.ProductAgents())
+			if rep.Salvaged != (keep < 1) || rep.Produced != len(recs) || rep.Quarantined != 0 {
+				t.Fatalf("report %+v with %d records in Kafka", rep, len(recs))
+			}
+			if keep == 1 && len(recs) != 200 {
+				t.Fatalf("%d of 200 webhooks drained from an intact file", len(recs))
+			}
+			if keep < 1 && len(recs) < 50 {
+				t.Fatalf("only %d webhooks salvaged from half a file", len(recs))
+			}
+			for _, r := range recs {
+				if _, ok := ids[schemas.Header(r, schemas.HeaderEventID)]; !ok {
+					t.Fatalf("unknown event %s", schemas.Header(r, schemas.HeaderEventID))
+				}
+			}
+		})
+	}
+}

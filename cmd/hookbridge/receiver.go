@@ -34,15 +34,9 @@ func runReceiver(ctx context.Context, env receiverEnv) error {
 	if err := cfg.Receiver.CheckRecordLimits(cfg.Topics); err != nil {
 		return err
 	}
-	kopts, err := connect.KafkaOpts(cfg.Kafka)
+	cl, err := receiverClient(cfg)
 	if err != nil {
 		return err
-	}
-	kopts = append(kopts, producer.ProducerOpts(cfg.Receiver.Linger)...)
-	kopts = append(kopts, producer.Compression(cfg.Receiver.Compression), producer.MaxRecordBytes(cfg.Receiver.MaxRecordBytes))
-	cl, err := kgo.NewClient(kopts...)
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
 	src, err := connect.SchemaRegistry(cfg.SchemaRegistry)
@@ -74,4 +68,19 @@ func runReceiver(ctx context.Context, env receiverEnv) error {
 	}
 	env.Log.Info("receiver stopped", "spooled", spool.Len())
 	return serveErr
+}
+
+// receiverClient is the receiver's Kafka producer, as configured.
+func receiverClient(cfg *config.Config) (*kgo.Client, error) {
+	kopts, err := connect.KafkaOpts(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	kopts = append(kopts, producer.ProducerOpts(cfg.Receiver.Linger)...)
+	kopts = append(kopts, producer.Compression(cfg.Receiver.Compression), producer.MaxRecordBytes(cfg.Receiver.MaxRecordBytes))
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
 }
