@@ -77,17 +77,7 @@ func (s *Server) drainOnce(ctx context.Context) (int, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.opts.Receiver.AckDeadline)
 	defer cancel()
-	results := make([]chan error, len(entries))
-	for i := range entries {
-		results[i] = make(chan error, 1)
-		rec, err := s.spooledRecord(&entries[i])
-		if err != nil {
-			results[i] <- err
-			continue
-		}
-		ch := results[i]
-		s.opts.Publisher.Publish(rec, func(err error) { ch <- err }) // in spool order
-	}
+	results := s.publishEntries(entries)
 	var done []uint64
 	var failed int
 	var firstErr error
@@ -119,6 +109,23 @@ func (s *Server) drainOnce(ctx context.Context) (int, error) {
 		return len(done), fmt.Errorf("%d of %d spooled webhooks not acknowledged, first: %w", failed, len(entries), firstErr)
 	}
 	return len(done), nil
+}
+
+// publishEntries publishes the records of entries in spool order; each
+// entry's channel gets its ack or why it has no record.
+func (s *Server) publishEntries(entries []spoolEntry) []chan error {
+	results := make([]chan error, len(entries))
+	for i := range entries {
+		results[i] = make(chan error, 1)
+		rec, err := s.spooledRecord(&entries[i])
+		if err != nil {
+			results[i] <- err
+			continue
+		}
+		ch := results[i]
+		s.opts.Publisher.Publish(rec, func(err error) { ch <- err })
+	}
+	return results
 }
 
 // permanentError is a spooled entry that can never become a record.

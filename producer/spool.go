@@ -302,11 +302,6 @@ type quarantined struct {
 	Entry []byte `json:"entry"`
 }
 
-// appendQuarantine writes e to the quarantine file beside the spool.
-func (s *Spool) appendQuarantine(e spoolEntry, reason string, cause error) error {
-	return appendQuarantine(filepath.Join(filepath.Dir(s.path), QuarantineFile), e, reason, cause)
-}
-
 // appendQuarantine writes e as a line of the quarantine file at path and
 // fsyncs it.
 func appendQuarantine(path string, e spoolEntry, reason string, cause error) error {

@@ -63,18 +63,7 @@ func DrainFile(ctx context.Context, path string, opts Options) (DrainReport, err
 
 // drainEntries produces entries in order and waits for every ack.
 func (s *Server) drainEntries(ctx context.Context, entries []spoolEntry, rep *DrainReport) error {
-	results := make([]chan error, len(entries))
-	for i := range entries {
-		results[i] = make(chan error, 1)
-		rec, err := s.spooledRecord(&entries[i])
-		if err != nil {
-			results[i] <- err
-			continue
-		}
-		ch := results[i]
-		s.opts.Publisher.Publish(rec, func(err error) { ch <- err })
-	}
-	for i, ch := range results {
+	for i, ch := range s.publishEntries(entries) {
 		var err error
 		select {
 		case err = <-ch:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SpoolFile is the spool's bbolt database inside the spool dir.
@@ -47,7 +48,7 @@ func openBolt(path string, readOnly bool) (db *bolt.DB, err error) {
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: readOnly})
 	switch {
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("spool: %s is locked by another process (is another receiver using this spool dir?)", path)
 	case err != nil:
 		return nil, &DamagedSpoolError{Path: path, Cause: err}

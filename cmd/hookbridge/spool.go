@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/producer"
-	"github.com/hookbridge/hookbridge/schemas"
 )
 
 func cmdSpool(ctx context.Context, args []string, std stdio) error {
@@ -41,19 +39,13 @@ everything again, and dedupe removes the duplicates.`, std)
 	if err != nil {
 		return err
 	}
-	cl, err := receiverClient(cfg)
+	opts, cl, err := receiverKafka(cfg)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	src, err := connect.SchemaRegistry(cfg.SchemaRegistry)
-	if err != nil {
-		return err
-	}
-	rep, err := producer.DrainFile(ctx, *file, producer.Options{
-		Receiver: cfg.Receiver, Topics: cfg.Topics, Schemas: schemas.NewRegistry(src),
-		Publisher: producer.KafkaPublisher{Client: cl}, Logger: newLogger(cfg.Log, std.err),
-	})
+	opts.Logger = newLogger(cfg.Log, std.err)
+	rep, err := producer.DrainFile(ctx, *file, opts)
 	if rep.Salvaged {
 		fmt.Fprintf(std.out, "%s is damaged: read what its pages still hold\n", *file)
 	}
