@@ -45,10 +45,11 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped, rec *
 			s.metrics.requests.WithLabelValues(src.name, outcomeSpooled).Inc()
 			return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"status": outcomeSpooled, "event_id": m.eventID})
 		}
-		if errors.Is(err, ErrSpoolFull) && s.kafkaUp() {
+		if s.kafkaUp() {
 			// The sender never retries: rather than refuse it while a full
-			// spool drains, try Kafka directly (it may overtake older
-			// webhooks of the same key; losing it would be worse).
+			// spool drains (or its disk fails), try Kafka directly (it may
+			// overtake older webhooks of the same key; losing it would be
+			// worse).
 			err = s.publishWithin(src, d, m, nil)
 		}
 	}

@@ -37,9 +37,6 @@ type Spool struct {
 	writeFault atomic.Pointer[error]
 	// writeErr is why the last write failed, nil after one succeeded.
 	writeErr atomic.Pointer[spoolFailure]
-	// readErr is why the last read of the oldest entry failed, nil when it
-	// did not.
-	readErr     atomic.Pointer[spoolFailure]
 	quarantined *prometheus.CounterVec
 	// lastQuarantine describes the latest entry moved out of the way.
 	lastQuarantine atomic.Pointer[string]
@@ -268,10 +265,8 @@ func (s *Spool) oldest() (time.Time, bool, error) {
 		err = fmt.Errorf("%w; it is moved to the dead-letter topic once Kafka is reachable", es[0].err)
 	}
 	if err != nil {
-		s.readErr.Store(&spoolFailure{err: err, at: time.Now()})
 		return time.Time{}, false, err
 	}
-	s.readErr.Store(nil)
 	if len(es) == 0 {
 		return time.Time{}, false, nil
 	}
@@ -344,8 +339,8 @@ func (s *Spool) check() error {
 		}
 		return fmt.Errorf("spool writes fail: %s at %s: %w", s.path, f.at.UTC().Format(time.RFC3339), f.err)
 	}
-	if f := s.readErr.Load(); f != nil {
-		return fmt.Errorf("spool: %w", f.err)
+	if _, _, err := s.oldest(); err != nil {
+		return fmt.Errorf("spool: %w", err)
 	}
 	if s.Bytes() >= s.maxBytes*9/10 {
 		return fmt.Errorf("spool nearly full: %d entries, %d of %d bytes", s.Len(), s.Bytes(), s.maxBytes)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
@@ -317,5 +318,33 @@ func TestDrainFile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// dev opens the spool again in one process with one registry: the metrics
+// register without a panic and report the spool opened last.
+func TestSpoolMetricsRegisterTwice(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.DiscardHandler)
+	first, err := OpenSpool(t.TempDir(), 1<<30, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	dir := t.TempDir()
+	spoolWith(t, dir, [][]byte{[]byte(`{}`), []byte(`{}`)})
+	second, err := OpenSpool(dir, 1<<30, reg, log)
+	if err != nil {
+		t.Fatalf("second spool on the same registry: %v", err)
+	}
+	defer second.Close()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "hookbridge_spool_depth" && f.GetMetric()[0].GetGauge().GetValue() != 2 {
+			t.Errorf("hookbridge_spool_depth = %v, want the second spool's 2", f.GetMetric()[0].GetGauge().GetValue())
+		}
 	}
 }
