@@ -36,7 +36,7 @@ type Spool struct {
 	// writeFault, when set, fails every write as a full disk does (tests).
 	writeFault atomic.Pointer[error]
 	// writeErr is why the last write failed, nil after one succeeded.
-	writeErr atomic.Pointer[spoolFailure]
+	writeErr    atomic.Pointer[spoolFailure]
 	quarantined *prometheus.CounterVec
 	// lastQuarantine describes the latest entry moved out of the way.
 	lastQuarantine atomic.Pointer[string]
