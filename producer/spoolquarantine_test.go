@@ -348,3 +348,27 @@ func TestSpoolMetricsRegisterTwice(t *testing.T) {
 		}
 	}
 }
+
+// Product Agents never retries: when the spool cannot be written but Kafka
+// is up, the webhook goes to Kafka directly rather than getting a 503.
+func TestFailingSpoolDiskFallsBackToKafka(t *testing.T) {
+	env := testkit.Start(t)
+	dir := t.TempDir()
+	old, _ := sample.NewGenerator(26).ProductAgents(time.Now())
+	spoolWith(t, dir, [][]byte{old}) // non-empty: new webhooks queue behind it
+	full := fmt.Errorf("write: %w", syscall.ENOSPC)
+	fr := newFaultRig(t, faultSetup{env: env, dir: dir, tweak: func(o *Options) { o.Spool.writeFault.Store(&full) }})
+	testkit.Eventually(t, 20*time.Second, "Kafka and the schemas are ready, the spool check says the disk is full", func() bool {
+		_, ready := readyz(t, fr.url)
+		checks, _ := ready["checks"].(map[string]any)
+		msg, _ := checks["spool"].(string)
+		return checks["kafka"] == "ok" && checks["schemas"] == "ok" && strings.Contains(msg, "disk is full")
+	})
+	body, id := sample.NewGenerator(27).ProductAgents(time.Now())
+	if resp := fr.postAgents(t, body); resp.code != http.StatusOK {
+		t.Fatalf("status %d %v with a failing spool disk and Kafka up, want 200", resp.code, resp.body)
+	}
+	if got := eventIDs(t, env, env.Config.Topics.ProductAgents()); got[id] == 0 {
+		t.Errorf("webhook %s not in Kafka", id)
+	}
+}
