@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/internal/testkit"
+	"github.com/hookbridge/hookbridge/schemas"
 )
 
 // manyEmptyProducts is a Product Agents body of about size bytes whose
@@ -106,5 +108,33 @@ func TestRecordLimitsAreCheckedAtStart(t *testing.T) {
 	err = cfg.Receiver.CheckRecordLimits(tc)
 	if err == nil || !strings.Contains(err.Error(), "topics.max_message_bytes") || !strings.Contains(err.Error(), "receiver.max_record_bytes") {
 		t.Errorf("max_record_bytes 2.5MiB with max_message_bytes 1MiB: %v", err)
+	}
+}
+
+// While the registry is away the record cannot be encoded yet, but its size
+// is known from the embedded schema: too large is still refused before the
+// webhook could be spooled.
+func TestRecordSizeIsKnownWithoutTheRegistry(t *testing.T) {
+	src, err := connect.SchemaRegistry(config.SchemaRegistry{URL: "http://" + freeAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Default(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := cfg.Receiver
+	rc.BodyLimit, rc.MaxRecordBytes = 400<<10, 900_000
+	s := &Server{opts: Options{Receiver: rc, Topics: cfg.Topics, Schemas: schemas.NewRegistry(src)}}
+	for body, fits := range map[string]bool{string(manyEmptyProducts(390 << 10)): false, `{"event":{"id":"small"}}`: true} {
+		d := &delivery{Source: "product-agents", ReceivedAt: time.Now(), Body: []byte(body)}
+		m, err := mapProductAgents(d, cfg.Topics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.fitRecord(d, m)
+		if rec != nil || tooLarge(err) == fits || (fits && err != nil) {
+			t.Errorf("%d-byte body: record %v, error %v; want fits=%v and no record yet", len(body), rec != nil, err, fits)
+		}
 	}
 }
