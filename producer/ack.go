@@ -9,12 +9,19 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hookbridge/hookbridge/schemas"
 )
 
 // deliver produces a mapped webhook and answers only once it is durable:
 // 200 when Kafka acknowledged it, 202 when it was fsynced to the spool,
 // 503 with Retry-After otherwise (the sender must retry; nothing was kept).
-func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped) error {
+//
+// rec is m's record when it could be encoded already (nil while the
+// schemas are not registered); either way it is known to fit.
+func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped, rec *kgo.Record) error {
 	spool := src.spool && s.opts.Spool != nil
 	var err error
 	switch {
@@ -23,19 +30,27 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped) error
 		// them so per-key order holds, and answer without waiting.
 		err = errSpoolFirst
 	default:
-		err = s.publishWithin(src, d, m)
+		err = s.publishWithin(src, d, m, rec)
+	}
+	if tooLarge(err) {
+		return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "record_too_large", err.Error())
 	}
 	if err != nil && spool {
-		err = s.opts.Spool.Append(d)
+		// Not the request's context: fasthttp ends it when shutdown
+		// begins, and in-flight webhooks must still be spooled then.
+		actx, cancel := context.WithTimeout(context.Background(), s.opts.Receiver.WriteTimeout)
+		err = s.opts.Spool.Append(actx, d)
+		cancel()
 		if err == nil {
 			s.metrics.requests.WithLabelValues(src.name, outcomeSpooled).Inc()
 			return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"status": outcomeSpooled, "event_id": m.eventID})
 		}
-		if errors.Is(err, ErrSpoolFull) && s.kafkaUp() {
+		if s.kafkaUp() {
 			// The sender never retries: rather than refuse it while a full
-			// spool drains, try Kafka directly (it may overtake older
-			// webhooks of the same key; losing it would be worse).
-			err = s.publishWithin(src, d, m)
+			// spool drains (or its disk fails), try Kafka directly (it may
+			// overtake older webhooks of the same key; losing it would be
+			// worse).
+			err = s.publishWithin(src, d, m, nil)
 		}
 	}
 	if err == nil {
@@ -52,24 +67,63 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped) error
 	return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "not stored, retry later: " + err.Error()})
 }
 
-// publishWithin publishes and waits for the ack up to the source's deadline.
-func (s *Server) publishWithin(src *source, d *delivery, m mapped) error {
+// publishWithin publishes and waits for the ack up to the source's
+// deadline. rec, when not nil, is m's record, not yet published.
+func (s *Server) publishWithin(src *source, d *delivery, m mapped, rec *kgo.Record) error {
 	ctx, cancel := context.WithTimeout(context.Background(), src.deadline)
 	defer cancel()
-	return s.publish(ctx, src, d, m)
-}
-
-func (s *Server) publish(ctx context.Context, src *source, d *delivery, m mapped) error {
-	rec, err := record(s.opts.Schemas, d, m)
-	if err != nil {
-		return err
+	if rec == nil {
+		var err error
+		if rec, err = record(s.opts.Schemas, d, m); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
-	err = publishAndWait(ctx, s.opts.Publisher, rec)
+	err := publishAndWait(ctx, s.opts.Publisher, rec)
 	if err == nil {
 		s.metrics.produce.WithLabelValues(src.name).Observe(time.Since(start).Seconds())
 	}
 	return err
+}
+
+// fitRecord encodes m and refuses it when its record can never be
+// produced. While the schemas are not registered it measures the Avro
+// encoding without them and returns no record.
+func (s *Server) fitRecord(d *delivery, m mapped) (*kgo.Record, error) {
+	limit := int64(s.opts.Receiver.MaxRecordBytes)
+	rec, err := record(s.opts.Schemas, d, m)
+	if errors.Is(err, schemas.ErrNotRegistered) {
+		size, err := unregisteredSize(d, m)
+		if err != nil {
+			return nil, err
+		}
+		if size > limit {
+			return nil, &tooLargeError{size: size, limit: limit}
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if size := recordBytes(rec); size > limit {
+		return nil, &tooLargeError{size: size, limit: limit}
+	}
+	return rec, nil
+}
+
+// unregisteredSize is the size m's record will have, measured with the
+// embedded schema: the registry only adds the 5-byte wire-format prefix.
+func unregisteredSize(d *delivery, m mapped) (int64, error) {
+	codec, err := m.event.Kind().Codec()
+	if err != nil {
+		return 0, err
+	}
+	bin, err := codec.BinaryFromNative(nil, m.event.Native())
+	if err != nil {
+		return 0, err
+	}
+	rec := &kgo.Record{Key: []byte(m.key), Value: bin, Headers: recordMeta(d, m).Headers()}
+	return recordBytes(rec) + 5, nil
 }
 
 // errSpoolFirst routes a webhook straight to the spool.
@@ -125,6 +179,26 @@ func isJSON(contentType string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// identityEncoding reports whether every Content-Encoding the request
+// names is identity, and otherwise the first one that is not. Senders do
+// not compress webhooks, and a compressed body could expand far beyond
+// body_limit, so the receiver never decompresses.
+func identityEncoding(h *fasthttp.RequestHeader) (string, bool) {
+	bad, ok := "", true
+	h.VisitAll(func(k, v []byte) {
+		if !ok || !strings.EqualFold(string(k), fiber.HeaderContentEncoding) {
+			return
+		}
+		for enc := range strings.SplitSeq(string(v), ",") {
+			if enc = strings.TrimSpace(enc); enc != "" && !strings.EqualFold(enc, "identity") {
+				bad, ok = enc, false
+				return
+			}
+		}
+	})
+	return bad, ok
 }
 
 // svixID is the Svix message id, from either header spelling.

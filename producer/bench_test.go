@@ -110,3 +110,14 @@ func BenchmarkEncodeAgentMessage(b *testing.B) {
 	m, _ := mapProductAgents(&delivery{ReceivedAt: time.Now(), Body: benchBody("product-agents")}, config.Topics{})
 	benchEncode(b, m)
 }
+
+func BenchmarkCheckJSON(b *testing.B) {
+	body := benchBody("product-agents")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := checkJSON(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

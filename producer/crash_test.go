@@ -98,7 +98,7 @@ func runChildReceiver() error {
 type child struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *logBuffer
+	logs *testkit.LogBuffer
 	done chan error
 }
 
@@ -106,7 +106,7 @@ type child struct {
 // environment and waits until it listens.
 func startChild(t *testing.T, env []string) *child {
 	t.Helper()
-	c := &child{logs: newLogBuffer(t), done: make(chan error, 1)}
+	c := &child{logs: testkit.NewLogBuffer(t), done: make(chan error, 1)}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^TestHelperReceiverProcess$", "-test.count=1")
 	c.cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
 	c.cmd.Stderr = c.logs
@@ -185,13 +185,13 @@ func TestSIGKILLMidLoadLosesNothing(t *testing.T) {
 		"HOOKBRIDGE_SPOOL_DEADLINE=500ms",
 	}
 	first := startChild(t, childConfig)
-	eventually(t, 30*time.Second, "the receiver process is ready", func() bool { return readyCode(first.url) == http.StatusOK })
+	testkit.Eventually(t, 30*time.Second, "the receiver process is ready", func() bool { return readyCode(first.url) == http.StatusOK })
 
 	l := newLoader(first.url, secret, token)
 	l.stopOnError = true
 	l.run(200, 3, 300)
 	defer l.halt()
-	eventually(t, 30*time.Second, "the receiver process answered 2xx", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the receiver process answered 2xx", func() bool {
 		return l.count(func(a answer) bool { return a.code/100 == 2 }) >= 10
 	})
 
@@ -199,7 +199,7 @@ func TestSIGKILLMidLoadLosesNothing(t *testing.T) {
 	// drainer keeps trying and failing): Product Agents piles up in the
 	// spool, Pique gets 503.
 	refuse := env.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
-	eventually(t, 30*time.Second, "the spool holds 100 webhooks", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the spool holds 100 webhooks", func() bool {
 		n, _ := spoolEntries(t, first.url)
 		return n >= 100
 	})
@@ -232,7 +232,7 @@ func TestSIGKILLMidLoadLosesNothing(t *testing.T) {
 	// drains it at start-up.
 	refuse.Remove()
 	second := startChild(t, childConfig)
-	eventually(t, 30*time.Second, "the restarted receiver drained the spool", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the restarted receiver drained the spool", func() bool {
 		n, ok := spoolEntries(t, second.url)
 		return ok && n == 0 && readyCode(second.url) == http.StatusOK
 	})

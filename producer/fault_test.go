@@ -39,15 +39,15 @@ func TestBrokerOutageUnderLoadLosesNothing(t *testing.T) {
 	}
 
 	// Healthy: both sources are acknowledged from Kafka.
-	eventually(t, 20*time.Second, "both sources got 200s", func() bool {
+	testkit.Eventually(t, 20*time.Second, "both sources got 200s", func() bool {
 		return l.count(is("pique", 200, time.Time{})) >= 10 && l.count(is("product-agents", 200, time.Time{})) >= 10
 	})
 
 	// Outage, under the same load.
 	end := outage(fr.env.Cluster)
 	down := time.Now()
-	eventually(t, 20*time.Second, "/readyz reports Kafka unreachable", func() bool { return readyCode(fr.url) == http.StatusServiceUnavailable })
-	eventually(t, 30*time.Second, "Pique got 503s and Product Agents 202s during the outage", func() bool {
+	testkit.Eventually(t, 20*time.Second, "/readyz reports Kafka unreachable", func() bool { return readyCode(fr.url) == http.StatusServiceUnavailable })
+	testkit.Eventually(t, 30*time.Second, "Pique got 503s and Product Agents 202s during the outage", func() bool {
 		return l.count(is("pique", 503, down)) >= 6 && l.count(is("product-agents", 202, down)) >= 50
 	})
 	code, body := readyz(t, fr.url)
@@ -71,9 +71,9 @@ func TestBrokerOutageUnderLoadLosesNothing(t *testing.T) {
 
 	// Recovery, still under load: ready again and the spool drains with
 	// no restart.
-	eventually(t, 30*time.Second, "/readyz answers 200 again", func() bool { return readyCode(fr.url) == http.StatusOK })
+	testkit.Eventually(t, 30*time.Second, "/readyz answers 200 again", func() bool { return readyCode(fr.url) == http.StatusOK })
 	back := time.Now()
-	eventually(t, 30*time.Second, "both sources got 200s after the outage", func() bool {
+	testkit.Eventually(t, 30*time.Second, "both sources got 200s after the outage", func() bool {
 		return l.count(is("pique", 200, back)) >= 5 && l.count(is("product-agents", 200, back)) >= 5
 	})
 	answers := l.halt()
@@ -237,7 +237,7 @@ func TestBrokerErrorsAreRetriedWithinDeadline(t *testing.T) {
 	l := newLoader(fr.url, fr.secret, fr.token)
 	l.run(300, 2, 20)
 	defer l.halt()
-	eventually(t, 30*time.Second, "the faults were hit", func() bool { return faults.Hits() == 4 })
+	testkit.Eventually(t, 30*time.Second, "the faults were hit", func() bool { return faults.Hits() == 4 })
 	// Leader changes in the middle of the load.
 	for _, topic := range []string{env.Config.Topics.Pique(), env.Config.Topics.ProductAgents()} {
 		for p := range int32(testkit.Partitions) {
@@ -291,7 +291,7 @@ func TestStartsWithoutKafkaOrRegistry(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz without Kafka: %d", resp.StatusCode)
 	}
-	eventually(t, 20*time.Second, "/readyz names Kafka and the registry as not ready", func() bool {
+	testkit.Eventually(t, 20*time.Second, "/readyz names Kafka and the registry as not ready", func() bool {
 		code, body := readyz(t, fr.url)
 		checks, _ := body["checks"].(map[string]any)
 		return code == http.StatusServiceUnavailable && checks["kafka"] != "ok" && checks["schemas"] != "ok"
@@ -383,7 +383,7 @@ func TestGracefulShutdownAnswersTruthfully(t *testing.T) {
 	l := newLoader(fr.url, fr.secret, fr.token)
 	l.run(500, perSource, 1)
 	defer l.halt()
-	eventually(t, 30*time.Second, "every webhook waits for Kafka's ack", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every webhook waits for Kafka's ack", func() bool {
 		// One that came so late that spooling had begun went to the spool
 		// without waiting: it counts as answered.
 		n := watch.count()
@@ -397,7 +397,7 @@ func TestGracefulShutdownAnswersTruthfully(t *testing.T) {
 
 	fr.stop() // SIGTERM
 	addr := strings.TrimPrefix(fr.url, "http://")
-	eventually(t, 10*time.Second, "the receiver stops accepting connections", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the receiver stops accepting connections", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -405,7 +405,7 @@ func TestGracefulShutdownAnswersTruthfully(t *testing.T) {
 		return err != nil
 	})
 	// Product Agents' deadline passes first: spooled.
-	eventually(t, 30*time.Second, "Product Agents got 202s", func() bool {
+	testkit.Eventually(t, 30*time.Second, "Product Agents got 202s", func() bool {
 		return l.count(func(a answer) bool { return a.source == "product-agents" && a.code == http.StatusAccepted }) == perSource
 	})
 	// Then the broker acks what it holds: Pique's requests finish.

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +36,7 @@ type faultRig struct {
 	*rig
 	spool *Spool
 	dir   string
-	logs  *logBuffer
+	logs  *testkit.LogBuffer
 	// stop ends Serve (as SIGTERM does in the binary); served is closed
 	// with Serve's result once it returned.
 	stop   context.CancelFunc
@@ -89,7 +88,7 @@ func newFaultRig(t *testing.T, fs faultSetup) *faultRig {
 		fs.spoolDeadline = 500 * time.Millisecond
 	}
 	env := fs.env
-	fr := &faultRig{dir: fs.dir, logs: newLogBuffer(t)}
+	fr := &faultRig{dir: fs.dir, logs: testkit.NewLogBuffer(t)}
 	r := &rig{env: env, secret: sample.NewSvixSecret(), token: sample.NewToken(), health: &health.Checks{}, metrics: prometheus.NewRegistry()}
 	fr.rig = r
 	log := slog.New(slog.NewTextHandler(fr.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -155,22 +154,9 @@ func (fr *faultRig) waitServed(t *testing.T) error {
 // waitDrained waits until the spool is empty and /readyz answers 200.
 func (fr *faultRig) waitDrained(t *testing.T) {
 	t.Helper()
-	eventually(t, 30*time.Second, "the spool drains and /readyz answers 200", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the spool drains and /readyz answers 200", func() bool {
 		return fr.spool.Len() == 0 && readyCode(fr.url) == http.StatusOK
 	})
-}
-
-// eventually polls cond until it holds; the deadline is a guard against a
-// hang, not a timing assumption.
-func eventually(t testing.TB, guard time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(guard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %v waiting until %s", guard, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func readyCode(url string) int {
@@ -390,33 +376,4 @@ func tally(answers []answer) map[string]int {
 		out[fmt.Sprintf("%s %d", a.source, a.code)]++
 	}
 	return out
-}
-
-// logBuffer collects a receiver's logs and prints them if the test fails
-// (or always, with HOOKBRIDGE_TEST_LOGS=1).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func newLogBuffer(t *testing.T) *logBuffer {
-	b := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("HOOKBRIDGE_TEST_LOGS") != "" {
-			t.Logf("receiver logs:\n%s", b.String())
-		}
-	})
-	return b
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -41,7 +41,7 @@ func mapPique(d *delivery, t config.Topics) (mapped, error) {
 		return mapped{}, err
 	}
 	if b.Type == nil || *b.Type == "" {
-		return mapped{}, badf("field type: missing")
+		return mapped{}, badf("type: missing")
 	}
 	ev := &schemas.DecisionMade{
 		EventType:  *b.Type,

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
@@ -25,9 +27,37 @@ func record(reg *schemas.Registry, d *delivery, m mapped) (*kgo.Record, error) {
 		}
 		r.Value = v
 	}
-	meta := schemas.Meta{EventID: m.eventID, Source: d.Source, EventType: m.eventType, ReceivedAt: d.ReceivedAt, SvixID: d.SvixID}
-	r.Headers = meta.Headers()
+	r.Headers = recordMeta(d, m).Headers()
 	return r, nil
+}
+
+func recordMeta(d *delivery, m mapped) schemas.Meta {
+	return schemas.Meta{EventID: m.eventID, Source: d.Source, EventType: m.eventType, ReceivedAt: d.ReceivedAt, SvixID: d.SvixID}
+}
+
+// recordBytes is rec's size as receiver.max_record_bytes counts it: key,
+// value and headers, with room for the varints that frame them.
+func recordBytes(rec *kgo.Record) int64 {
+	n := int64(len(rec.Key) + len(rec.Value) + 32)
+	for _, h := range rec.Headers {
+		n += int64(len(h.Key) + len(h.Value) + 10)
+	}
+	return n
+}
+
+// tooLargeError is a webhook whose record can never be produced.
+type tooLargeError struct{ size, limit int64 }
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("the webhook makes a %d-byte Kafka record (typed fields plus raw_json), over the %d-byte limit (receiver.max_record_bytes)", e.size, e.limit)
+}
+
+// tooLarge reports whether err means a record can never fit: the limit
+// the receiver checks, or the broker's MESSAGE_TOO_LARGE (a topic whose
+// max.message.bytes is below receiver.max_record_bytes).
+func tooLarge(err error) bool {
+	var tl *tooLargeError
+	return errors.As(err, &tl) || errors.Is(err, kerr.MessageTooLarge)
 }
 
 // Publisher writes records to Kafka.
@@ -93,6 +123,12 @@ func ProducerOpts(linger time.Duration) []kgo.Opt {
 		kgo.RecordDeliveryTimeout(5 * time.Minute),
 		kgo.MaxBufferedRecords(20000),
 	}
+}
+
+// MaxRecordBytes lets records of up to n bytes (as recordBytes counts
+// them) through the producer; put it after ProducerOpts.
+func MaxRecordBytes(n config.ByteSize) kgo.Opt {
+	return kgo.ProducerBatchMaxBytes(int32(n + config.BatchOverhead))
 }
 
 // Compression returns the batch compression option for a configured codec

@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/hookbridge/hookbridge/schemas"
@@ -73,29 +74,59 @@ func (s *Server) watchKafka(ctx context.Context) {
 	}
 }
 
+// registerSchemas registers the schemas, retrying with backoff (1s
+// doubling to 10s) while the registry is away. The first failure is a
+// warning; later ones say for how long and are warnings only every few
+// minutes, so a registry that is down for an hour does not flood the log.
 func (s *Server) registerSchemas(ctx context.Context) {
 	if s.opts.Schemas.Registered() {
 		return
 	}
-	subjects := schemas.SubjectsFor(s.opts.Topics.Pique(), s.opts.Topics.ProductAgents())
-	for {
+	subjects := s.subjects()
+	var since, lastWarn time.Time
+	backoff := watchInterval
+	for attempt := 1; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := s.opts.Schemas.Register(rctx, subjects)
 		cancel()
 		if err == nil {
-			s.log.Info("schemas registered")
+			if attempt > 1 {
+				s.log.Info("schemas registered", "attempts", attempt, "after", time.Since(since).Round(time.Second).String())
+			} else {
+				s.log.Info("schemas registered")
+			}
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("registering schemas failed; retrying", "err", err)
+		now := time.Now()
+		if since.IsZero() {
+			since = now
+		}
+		level := slog.LevelDebug
+		if now.Sub(lastWarn) >= schemaWarnEvery {
+			level, lastWarn = slog.LevelWarn, now
+		}
+		s.log.Log(ctx, level, "registering schemas with the schema registry failed; retrying (webhooks are spooled or answered 503 until then)",
+			"subjects", len(subjects), "attempt", attempt, "failing_since", since.UTC().Format(time.RFC3339),
+			"retry_in", backoff.String(), "err", err)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(watchInterval):
+		case <-time.After(backoff):
 		}
+		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// schemaWarnEvery is how often a registry that stays away is logged at
+// warning level; the attempts between are logged at debug level.
+const schemaWarnEvery = 5 * time.Minute
+
+// subjects are the schema subjects the receiver writes.
+func (s *Server) subjects() map[schemas.Kind]string {
+	return schemas.SubjectsFor(s.opts.Topics.Pique(), s.opts.Topics.ProductAgents())
 }
 
 // kafkaUp reports whether the last check reached Kafka and the schemas are
@@ -119,15 +150,19 @@ func (s *Server) addReadiness() {
 	})
 	if sp := s.opts.Spool; sp != nil {
 		s.opts.Health.Add("spool", func() error {
-			if sp.Bytes() >= sp.maxBytes*9/10 {
-				return fmt.Errorf("spool nearly full: %d entries, %d of %d bytes", sp.Len(), sp.Bytes(), sp.maxBytes)
-			}
-			return nil
+			sp.probe()
+			return sp.check()
 		})
 		s.opts.Health.AddInfo("spool", func() any {
-			info := map[string]any{"entries": sp.Len(), "bytes": sp.Bytes(), "max_bytes": sp.maxBytes, "oldest_age_seconds": 0.0}
-			if t, ok := sp.oldest(); ok {
+			info := map[string]any{"entries": sp.Len(), "bytes": sp.Bytes(), "max_bytes": sp.maxBytes, "oldest_age_seconds": 0.0,
+				"quarantined": sp.nQuarantined.Load(), "status": "ok"}
+			if t, ok, err := sp.oldest(); err != nil {
+				info["oldest_age_seconds"] = -1.0
+			} else if ok {
 				info["oldest_age_seconds"] = time.Since(t).Seconds()
+			}
+			if q := sp.lastQuarantine.Load(); q != nil {
+				info["status"] = *q
 			}
 			return info
 		})

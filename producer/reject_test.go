@@ -37,6 +37,8 @@ func TestBadRequestsAreRejectedAndNothingReachesKafka(t *testing.T) {
 	notObject := []byte(`["decision.made"]`)
 	badField := []byte(`{"type":"decision.made","session":{"eventCount":"twelve"}}`)
 	wrongToken := sample.TokenHeaders("not-the-token")
+	twoDecisions := []byte(`{"type":"decision.made","decision":{"id":"a"},"decision":{"id":"b"}}`)
+	trailing := append(bytes.Clone(good), "\x00<script>"...)
 
 	cases := []struct {
 		name   string
@@ -53,6 +55,8 @@ func TestBadRequestsAreRejectedAndNothingReachesKafka(t *testing.T) {
 		{"malformed JSON", pique, signed(malformed, time.Now(), r.secret), malformed, http.StatusBadRequest},
 		{"not an object", pique, signed(notObject, time.Now(), r.secret), notObject, http.StatusBadRequest},
 		{"wrong field type", pique, signed(badField, time.Now(), r.secret), badField, http.StatusBadRequest},
+		{"duplicate key", pique, signed(twoDecisions, time.Now(), r.secret), twoDecisions, http.StatusBadRequest},
+		{"bytes after a NUL", pique, signed(trailing, time.Now(), r.secret), trailing, http.StatusBadRequest},
 		{"missing type", pique, signed([]byte(`{}`), time.Now(), r.secret), []byte(`{}`), http.StatusBadRequest},
 		{"wrong content type", pique, wrongType, good, http.StatusUnsupportedMediaType},
 		{"agents: wrong token", agents, wrongToken, good, http.StatusUnauthorized},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -124,20 +125,7 @@ func (r *rig) postAgents(t *testing.T, body []byte) response {
 // timing assumption.
 func (r *rig) waitReady(t *testing.T, want int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(r.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz never answered %d", want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 20*time.Second, fmt.Sprintf("/readyz answers %d", want), func() bool { return readyCode(r.url) == want })
 }
 
 func header(r *kgo.Record, key string) string { return schemas.Header(r, key) }

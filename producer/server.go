@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	sources []*source
+	// quarantinePath is the quarantine file when there is no spool (a
+	// spool file being drained); "" means the one beside the spool.
+	quarantinePath string
 	// kafkaErr is why Kafka was unreachable at the last check, nil if it was
 	// reachable.
 	kafkaErr atomic.Pointer[error]
@@ -78,7 +82,11 @@ type source struct {
 }
 
 // New builds the receiver; Serve runs it.
-func New(opts Options) (*Server, error) {
+func New(opts Options) (*Server, error) { return newServer(opts, true) }
+
+// newServer builds the receiver; without verifiers (DrainFile, which takes
+// webhooks verified long ago) it needs no secrets, and serves nothing.
+func newServer(opts Options, verifiers bool) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -88,12 +96,15 @@ func New(opts Options) (*Server, error) {
 	if opts.Health == nil {
 		opts.Health = &health.Checks{}
 	}
+	if err := opts.Receiver.CheckRecordLimits(opts.Topics); err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("receiver metrics: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Logger, metrics: m}
-	if err := s.buildSources(); err != nil {
+	if err := s.buildSources(verifiers); err != nil {
 		return nil, err
 	}
 	s.app = fiber.New(fiber.Config{
@@ -113,15 +124,17 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) buildSources() error {
+func (s *Server) buildSources(verifiers bool) error {
 	rc := s.opts.Receiver
-	pv, err := newSvixVerifier(rc.Pique.Secrets)
-	if err != nil {
-		return fmt.Errorf("receiver.pique.secrets: %w", err)
-	}
-	av, err := productAgentsVerifier(rc.ProductAgents)
-	if err != nil {
-		return fmt.Errorf("receiver.product_agents (auth %s): %w", rc.ProductAgents.Auth, err)
+	var pv, av Verifier
+	var err error
+	if verifiers {
+		if pv, err = newSvixVerifier(rc.Pique.Secrets); err != nil {
+			return fmt.Errorf("receiver.pique.secrets: %w", err)
+		}
+		if av, err = productAgentsVerifier(rc.ProductAgents); err != nil {
+			return fmt.Errorf("receiver.product_agents (auth %s): %w", rc.ProductAgents.Auth, err)
+		}
 	}
 	s.sources = []*source{
 		{name: "pique", path: "/webhooks/pique", verifier: pv, limiter: limiter(rc.Pique.RateLimit),
@@ -193,6 +206,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // handler runs route → verify → map → encode → produce → ack for src.
 func (s *Server) handler(src *source) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if enc, ok := identityEncoding(&c.Request().Header); !ok {
+			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "encoding",
+				"Content-Encoding "+strconv.Quote(enc)+" is not accepted: send the body uncompressed")
+		}
 		if !isJSON(c.Get(fiber.HeaderContentType)) {
 			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "content_type", "Content-Type must be application/json")
 		}
@@ -200,7 +217,9 @@ func (s *Server) handler(src *source) fiber.Handler {
 			s.setRetryAfter(c)
 			return s.reject(c, src, fiber.StatusTooManyRequests, "rate_limited", "rate limit reached; retry later")
 		}
-		body := c.Body()
+		// The raw bytes, as they came: Fiber's c.Body() would decompress
+		// per Content-Encoding without a bound before anything is verified.
+		body := c.Request().Body()
 		if err := src.verifier.Verify(body, fiberHeaders{c}); err != nil {
 			return s.reject(c, src, fiber.StatusUnauthorized, "unauthorized", err.Error())
 		}
@@ -214,6 +233,10 @@ func (s *Server) handler(src *source) fiber.Handler {
 		if err != nil {
 			return s.reject(c, src, fiber.StatusBadRequest, "malformed", err.Error())
 		}
-		return s.deliver(c, src, d, m)
+		rec, err := s.fitRecord(d, m)
+		if tooLarge(err) {
+			return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "record_too_large", err.Error())
+		}
+		return s.deliver(c, src, d, m, rec)
 	}
 }

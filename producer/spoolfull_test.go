@@ -2,6 +2,7 @@ package producer
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http/httptest"
 	"testing"
@@ -25,7 +26,7 @@ func TestFullSpoolFallsBackToKafkaWhenKafkaIsUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	old, _ := sample.NewGenerator(1).ProductAgents(time.Now())
-	if err := sp.Append(&delivery{Source: "product-agents", ReceivedAt: time.Now(), Body: old}); err != nil {
+	if err := sp.Append(context.Background(), &delivery{Source: "product-agents", ReceivedAt: time.Now(), Body: old}); err != nil {
 		t.Fatal(err)
 	}
 	sp.Close()

@@ -80,9 +80,10 @@ func newTokenVerifier(token config.Secret) (*tokenVerifier, error) {
 }
 
 func (v *tokenVerifier) Verify(_ []byte, h Headers) error {
-	auth := h.Get("Authorization")
-	got, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || got == "" {
+	scheme, got, ok := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " ")
+	// The scheme is case-insensitive (RFC 7235): bearer and BEARER too.
+	got = strings.TrimLeft(got, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || got == "" {
 		return fmt.Errorf("%w: missing Authorization: Bearer token", errUnauthorized)
 	}
 	// Comparing digests keeps the comparison constant-time in the length too.

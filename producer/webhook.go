@@ -3,6 +3,7 @@ package producer
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -43,24 +44,30 @@ func (e *badRequest) Error() string { return e.msg }
 
 func badf(format string, args ...any) error { return &badRequest{fmt.Sprintf(format, args...)} }
 
-// decodeJSON decodes a webhook body into v, turning encoding/json's errors
-// into messages that name the field.
+// decodeJSON decodes a webhook body into v. checkJSON refuses what is not
+// one well-formed object with unique keys; the decode itself is go-json's
+// (fast). When go-json fails, encoding/json decodes again, slowly but with
+// the error's JSON path (go-json names only the Go field, and misreports
+// some type mismatches as syntax errors).
 func decodeJSON(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return badf("body is not valid UTF-8")
 	}
-	err := json.Unmarshal(body, v)
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	if err := checkJSON(body); err != nil {
+		return err
+	}
+	if json.Unmarshal(body, v) == nil {
+		return nil
+	}
+	err := stdjson.Unmarshal(body, v)
+	var typeErr *stdjson.UnmarshalTypeError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		return badf("body must be a JSON object")
 	case errors.As(err, &typeErr):
-		return badf("field %s: want %s, got JSON %s", typeErr.Field, jsonKind(typeErr.Type.String()), typeErr.Value)
-	case errors.As(err, &syntaxErr):
-		return badf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)
+		return badf("%s: want %s, got %s", typeErr.Field, jsonKind(typeErr.Type.String()), gotKind(typeErr.Value))
 	default:
 		return badf("malformed JSON: %v", err)
 	}
@@ -78,6 +85,18 @@ func jsonKind(goType string) string {
 		return "an array"
 	}
 	return "an object"
+}
+
+// gotKind names what encoding/json found ("number 1e999", "bool", ...).
+func gotKind(value string) string {
+	kind, _, _ := strings.Cut(value, " ")
+	switch kind {
+	case "object", "array":
+		return "an " + kind
+	case "bool":
+		return "true or false"
+	}
+	return "a " + kind
 }
 
 // bodyHash is the hex SHA-256 of a body: the event id of a webhook that
@@ -111,7 +130,7 @@ func toLong(field string, n *json.Number) (*int64, error) {
 	}
 	f, err := n.Float64()
 	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-		return nil, badf("field %s: want a whole number, got %s", field, n.String())
+		return nil, badf("%s: want a whole number, got %s", field, n.String())
 	}
 	i := int64(f)
 	return &i, nil
@@ -123,7 +142,7 @@ func toDouble(field string, n *json.Number) (*float64, error) {
 	}
 	f, err := strconv.ParseFloat(n.String(), 64)
 	if err != nil {
-		return nil, badf("field %s: want a number, got %s", field, n.String())
+		return nil, badf("%s: want a number, got %s", field, n.String())
 	}
 	return &f, nil
 }

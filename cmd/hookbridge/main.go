@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"schemas":     {"schemas register|print: register or print the Avro schemas", cmdSchemas},
 		"bench":       {"load-test a receiver with signed webhooks and check every ack reached Kafka", cmdBench},
 		"replay":      {"reset a consumer group's offsets to replay history", cmdReplay},
+		"spool":       {"spool drain --file F: send a spool file the receiver no longer uses to Kafka", cmdSpool},
 	}
 }
 

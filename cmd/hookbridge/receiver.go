@@ -31,30 +31,21 @@ type receiverEnv struct {
 // acknowledged is in Kafka or fsynced in the spool when it returns.
 func runReceiver(ctx context.Context, env receiverEnv) error {
 	cfg := env.Config
-	kopts, err := connect.KafkaOpts(cfg.Kafka)
-	if err != nil {
+	if err := cfg.Receiver.CheckRecordLimits(cfg.Topics); err != nil {
 		return err
 	}
-	kopts = append(kopts, producer.ProducerOpts(cfg.Receiver.Linger)...)
-	cl, err := kgo.NewClient(append(kopts, producer.Compression(cfg.Receiver.Compression))...)
+	opts, cl, err := receiverKafka(cfg)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return err
 	}
 	defer cl.Close()
-	src, err := connect.SchemaRegistry(cfg.SchemaRegistry)
-	if err != nil {
-		return err
-	}
 	spool, err := producer.OpenSpool(cfg.Receiver.Spool.Dir, int64(cfg.Receiver.Spool.MaxBytes), env.Metrics, env.Log)
 	if err != nil {
 		return err
 	}
 	defer spool.Close()
-	srv, err := producer.New(producer.Options{
-		Receiver: cfg.Receiver, Topics: cfg.Topics,
-		Schemas: schemas.NewRegistry(src), Publisher: producer.KafkaPublisher{Client: cl}, Kafka: cl,
-		Spool: spool, Logger: env.Log, Metrics: env.Metrics, Gatherer: env.Metrics, Health: env.Health,
-	})
+	opts.Spool, opts.Logger, opts.Metrics, opts.Gatherer, opts.Health = spool, env.Log, env.Metrics, env.Metrics, env.Health
+	srv, err := producer.New(opts)
 	if err != nil {
 		return err
 	}
@@ -70,4 +61,25 @@ func runReceiver(ctx context.Context, env receiverEnv) error {
 	}
 	env.Log.Info("receiver stopped", "spooled", spool.Len())
 	return serveErr
+}
+
+// receiverKafka connects the receiver's producer and schema registry, as
+// configured, and returns the options of a receiver that uses them.
+func receiverKafka(cfg *config.Config) (producer.Options, *kgo.Client, error) {
+	kopts, err := connect.KafkaOpts(cfg.Kafka)
+	if err != nil {
+		return producer.Options{}, nil, err
+	}
+	kopts = append(kopts, producer.ProducerOpts(cfg.Receiver.Linger)...)
+	kopts = append(kopts, producer.Compression(cfg.Receiver.Compression), producer.MaxRecordBytes(cfg.Receiver.MaxRecordBytes))
+	src, err := connect.SchemaRegistry(cfg.SchemaRegistry)
+	if err != nil {
+		return producer.Options{}, nil, err
+	}
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return producer.Options{}, nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return producer.Options{Receiver: cfg.Receiver, Topics: cfg.Topics, Schemas: schemas.NewRegistry(src),
+		Publisher: producer.KafkaPublisher{Client: cl}, Kafka: cl}, cl, nil
 }

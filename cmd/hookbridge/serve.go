@@ -4,7 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // served only on receiver.pprof_listen
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -35,9 +35,22 @@ HOOKBRIDGE_PRODUCT_AGENTS_TOKEN, ...) or from a YAML file; see the README.`, std
 	}
 	log := newLogger(cfg.Log, std.err)
 	if addr := cfg.Receiver.PprofListen; addr != "" {
-		go func() { log.Error("pprof endpoint stopped", "err", http.ListenAndServe(addr, nil)) }() //nolint:gosec // operator-enabled debug endpoint
+		go func() { log.Error("pprof endpoint stopped", "err", http.ListenAndServe(addr, pprofMux())) }() //nolint:gosec // operator-enabled debug endpoint
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return runReceiver(ctx, receiverEnv{Config: cfg, Log: log, Metrics: reg, Health: &health.Checks{}, Listener: ln})
+}
+
+// pprofMux serves Go's profiles on their usual paths. It is its own mux, so
+// nothing else registered on http.DefaultServeMux (importing
+// net/http/pprof adds its handlers there) is ever exposed with it.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

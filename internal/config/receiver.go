@@ -23,6 +23,11 @@ type Receiver struct {
 	// Compression of produced batches: none, snappy, lz4, zstd or gzip. lz4
 	// costs the receiver least CPU per byte saved.
 	Compression string `yaml:"compression"` // HOOKBRIDGE_PRODUCER_COMPRESSION; default lz4
+	// MaxRecordBytes bounds one Kafka record (value, key and headers); a
+	// webhook whose record would be larger gets 413. A mapped field is
+	// stored twice (typed and in raw_json), so it must hold twice
+	// BodyLimit; see CheckRecordLimits.
+	MaxRecordBytes ByteSize `yaml:"max_record_bytes"` // HOOKBRIDGE_MAX_RECORD_BYTES; default 2.5MiB
 	// RetryAfter is the Retry-After sent with 503 and 429.
 	RetryAfter time.Duration `yaml:"retry_after"` // default 5s
 	// PprofListen serves Go's pprof profiles when set (keep it private).
@@ -79,6 +84,7 @@ type Spool struct {
 func (r *Receiver) setDefaults() {
 	orDefault(&r.Listen, ":8080")
 	orDefault(&r.BodyLimit, 1<<20)
+	orDefault(&r.MaxRecordBytes, 5<<19)
 	orDefault(&r.ReadTimeout, 10*time.Second)
 	orDefault(&r.WriteTimeout, 15*time.Second)
 	orDefault(&r.IdleTimeout, 60*time.Second)
@@ -105,6 +111,7 @@ func (r *Receiver) applyEnv(env Env) error {
 	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_HMAC_HEADER", &r.ProductAgents.HMACHeader)
 	return errors.Join(
 		envByteSize(env, "HOOKBRIDGE_BODY_LIMIT", &r.BodyLimit),
+		envByteSize(env, "HOOKBRIDGE_MAX_RECORD_BYTES", &r.MaxRecordBytes),
 		envDuration(env, "HOOKBRIDGE_ACK_DEADLINE", &r.AckDeadline),
 		envDuration(env, "HOOKBRIDGE_PRODUCER_LINGER", &r.Linger),
 		envByteSize(env, "HOOKBRIDGE_SPOOL_MAX_BYTES", &r.Spool.MaxBytes),
@@ -155,6 +162,34 @@ func (r *Receiver) validate() error {
 		if rl.PerSecond < 0 || rl.Burst < 0 {
 			errs = append(errs, fmt.Errorf("receiver.%s.rate_limit: must not be negative", name))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// RecordOverhead is what a record holds besides twice the body: headers,
+// key, typed fields that are not in the body, Avro and Kafka framing. A
+// batch of one record adds BatchOverhead on top.
+const (
+	RecordOverhead = 64 << 10
+	BatchOverhead  = 1 << 10
+)
+
+// CheckRecordLimits reports limits that cannot hold each other: a body of
+// body_limit must become a record within max_record_bytes (twice the body,
+// as a mapped field is stored typed and in raw_json, plus RecordOverhead),
+// and such a record must fit a topic's max.message.bytes.
+func (r *Receiver) CheckRecordLimits(t Topics) error {
+	var errs []error
+	if need := 2*r.BodyLimit + RecordOverhead; r.MaxRecordBytes < need {
+		errs = append(errs, fmt.Errorf("receiver.body_limit (%d bytes) does not fit receiver.max_record_bytes (%d): "+
+			"a record holds a mapped field twice, typed and in raw_json, so it needs up to %d bytes; "+
+			"raise receiver.max_record_bytes (and topics.max_message_bytes with it) or lower receiver.body_limit",
+			r.BodyLimit, r.MaxRecordBytes, need))
+	}
+	if r.MaxRecordBytes+BatchOverhead > t.MaxMessageBytes {
+		errs = append(errs, fmt.Errorf("receiver.max_record_bytes (%d bytes) does not fit topics.max_message_bytes (%d): "+
+			"a record needs up to %d bytes in its batch; raise topics.max_message_bytes (then run `hookbridge topics apply`) "+
+			"or lower receiver.max_record_bytes", r.MaxRecordBytes, t.MaxMessageBytes, r.MaxRecordBytes+BatchOverhead))
 	}
 	return errors.Join(errs...)
 }

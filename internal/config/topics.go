@@ -11,17 +11,22 @@ type Topics struct {
 	Partitions        int           `yaml:"partitions"`         // default 6
 	ReplicationFactor int           `yaml:"replication_factor"` // default -1: the broker's default
 	Retention         time.Duration `yaml:"retention"`          // default 168h (7 days)
+	// MaxMessageBytes is the max.message.bytes `topics apply` sets: the
+	// largest record batch a topic takes (receiver.max_record_bytes must fit).
+	MaxMessageBytes ByteSize `yaml:"max_message_bytes"` // HOOKBRIDGE_TOPIC_MAX_MESSAGE_BYTES; default 3MiB
 }
 
 func (t *Topics) setDefaults() {
 	orDefault(&t.Partitions, 6)
 	orDefault(&t.ReplicationFactor, -1)
 	orDefault(&t.Retention, 7*24*time.Hour)
+	orDefault(&t.MaxMessageBytes, 3<<20)
 }
 
 func (t *Topics) applyEnv(env Env) error {
 	envString(env, "HOOKBRIDGE_TOPIC_PREFIX", &t.Prefix)
-	return envInt(env, "HOOKBRIDGE_TOPIC_PARTITIONS", &t.Partitions)
+	return errors.Join(envInt(env, "HOOKBRIDGE_TOPIC_PARTITIONS", &t.Partitions),
+		envByteSize(env, "HOOKBRIDGE_TOPIC_MAX_MESSAGE_BYTES", &t.MaxMessageBytes))
 }
 
 func (t *Topics) validate() error {
@@ -30,6 +35,9 @@ func (t *Topics) validate() error {
 	}
 	if t.ReplicationFactor == 0 || t.ReplicationFactor < -1 {
 		return errors.New("topics.replication_factor: must be -1 (broker default) or at least 1")
+	}
+	if t.MaxMessageBytes < 1<<20 {
+		return errors.New("topics.max_message_bytes: must be at least 1MiB")
 	}
 	return nil
 }

@@ -25,10 +25,12 @@ type Spec struct {
 // Specs returns every topic hookbridge writes, as configured.
 func Specs(t config.Topics) []Spec {
 	retention := strconv.FormatInt(t.Retention.Milliseconds(), 10)
+	maxMessage := strconv.FormatInt(int64(t.MaxMessageBytes), 10)
 	deleteAfter := func(name string) Spec {
 		return Spec{Name: name, Partitions: int32(t.Partitions), Configs: map[string]*string{
-			"cleanup.policy": kadm.StringPtr("delete"),
-			"retention.ms":   kadm.StringPtr(retention),
+			"cleanup.policy":    kadm.StringPtr("delete"),
+			"retention.ms":      kadm.StringPtr(retention),
+			"max.message.bytes": kadm.StringPtr(maxMessage),
 		}}
 	}
 	// A changelog is compacted (the latest entry of each id wins) and also
@@ -36,8 +38,9 @@ func Specs(t config.Topics) []Spec {
 	// useless, so keep topics.retention at least dedupe.window.
 	changelog := func(name string) Spec {
 		return Spec{Name: name, Partitions: int32(t.Partitions), Configs: map[string]*string{
-			"cleanup.policy": kadm.StringPtr("compact,delete"),
-			"retention.ms":   kadm.StringPtr(retention),
+			"cleanup.policy":    kadm.StringPtr("compact,delete"),
+			"retention.ms":      kadm.StringPtr(retention),
+			"max.message.bytes": kadm.StringPtr(maxMessage),
 		}}
 	}
 	var specs []Spec

@@ -27,7 +27,7 @@ func TestApplyCreatesThenIsIdempotent(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cfg := config.Topics{Prefix: "t.", Partitions: 4, ReplicationFactor: 1, Retention: 48 * time.Hour}
+	cfg := config.Topics{Prefix: "t.", Partitions: 4, ReplicationFactor: 1, Retention: 48 * time.Hour, MaxMessageBytes: 3 << 20}
 	specs := Specs(cfg)
 
 	first, err := Apply(ctx, adm, 1, specs)
@@ -52,6 +52,9 @@ func TestApplyCreatesThenIsIdempotent(t *testing.T) {
 		for _, kv := range rc.Configs {
 			if kv.Key == "cleanup.policy" && (kv.Value == nil || !contains(*kv.Value, want[rc.Name])) {
 				t.Errorf("%s cleanup.policy = %v, want %s", rc.Name, kv.MaybeValue(), want[rc.Name])
+			}
+			if kv.Key == "max.message.bytes" && kv.MaybeValue() != "3145728" {
+				t.Errorf("%s max.message.bytes = %s", rc.Name, kv.MaybeValue())
 			}
 			if kv.Key == "retention.ms" && kv.MaybeValue() != "172800000" {
 				t.Errorf("%s retention.ms = %s", rc.Name, kv.MaybeValue())
