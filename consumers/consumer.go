@@ -15,6 +15,7 @@ package consumers
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,6 +90,11 @@ type Options struct {
 	// Kafka are the connection options (internal/connect.KafkaOpts); the
 	// runner adds its own consumer options.
 	Kafka []kgo.Opt
+	// MaxBatchBytes is the largest record batch the group produces (dead
+	// letters, dedupe's copies): at least the topics' max.message.bytes,
+	// so every record the receiver could write can be copied. 0 leaves
+	// franz-go's default (about 1 MB).
+	MaxBatchBytes int32
 	// StartFrom is where a group with no committed offsets starts:
 	// "committed" (falls back to earliest), "earliest", "latest" or an
 	// RFC3339 time.
@@ -108,4 +114,14 @@ type Options struct {
 	// ShutdownTimeout bounds the final flush and commit once the run's
 	// context ends; 0 means 30 seconds.
 	ShutdownTimeout time.Duration
+}
+
+// ClientOpts are the options every client of the group starts from: the
+// connection options and the producer's batch bound.
+func (o Options) ClientOpts() []kgo.Opt {
+	opts := slices.Clip(o.Kafka)
+	if o.MaxBatchBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(o.MaxBatchBytes))
+	}
+	return opts
 }

@@ -42,7 +42,7 @@ func Run(ctx context.Context, opts Options, g Group) error {
 		ctx: rctx, cancel: cancel, opts: opts, g: g, Base: base,
 		workers: make(map[topicPartition]*worker),
 	}
-	cl, err := kgo.NewClient(append(slices.Clip(opts.Kafka), r.clientOpts(base.Start)...)...)
+	cl, err := kgo.NewClient(append(opts.ClientOpts(), r.clientOpts(base.Start)...)...)
 	if err != nil {
 		return fmt.Errorf("consumers: group %s: creating the Kafka client: %w", g.Name, err)
 	}

@@ -96,6 +96,7 @@ func (env consumerEnv) runnerOptions(consumer string) (consumers.Options, error)
 	}
 	return consumers.Options{
 		Kafka:           kafka,
+		MaxBatchBytes:   int32(cfg.Topics.MaxMessageBytes),
 		StartFrom:       start,
 		DeadLetterTopic: cfg.Topics.DeadLetter(),
 		Logger:          env.Log.With("consumer", consumer),

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -112,7 +111,7 @@ func Run(ctx context.Context, opts consumers.Options, c Config) error {
 		assigned: make(map[tp]uint64),
 		states:   make(map[tp]*partState),
 	}
-	sess, err := kgo.NewGroupTransactSession(append(slices.Clip(opts.Kafka),
+	sess, err := kgo.NewGroupTransactSession(append(opts.ClientOpts(),
 		append(consumers.GroupOpts(c.Group, c.Topics, base.Start),
 			kgo.TransactionalID(c.TransactionalID),
 			kgo.TransactionTimeout(c.TransactionTimeout),

@@ -1,14 +1,17 @@
 package dedupe
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookbridge/hookbridge/schemas"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
@@ -261,5 +264,43 @@ func TestDedupeRestoreIgnoresAbortedChangelogEntries(t *testing.T) {
 	}
 	if got := outputIDs(t, env)["aborted-once"]; got != 1 {
 		t.Fatalf("aborted-once emitted %d times, want 1: the aborted changelog entries counted as seen", got)
+	}
+}
+
+// The receiver writes records of up to receiver.max_record_bytes, which is
+// more than franz-go's default batch bound: dedupe must copy them, not
+// stop the group on MESSAGE_TOO_LARGE.
+func TestDedupeCopiesTheLargestRecordTheReceiverWrites(t *testing.T) {
+	env := testkit.Start(t)
+	c := testConfig(env, "dedupe-large")
+	topic := env.Config.Topics.ProductAgents()
+	maxMessage := kadm.StringPtr(fmt.Sprint(int64(env.Config.Topics.MaxMessageBytes)))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(env.Client(t))
+	for _, name := range []string{topic, env.Config.Topics.Deduped(topic)} {
+		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: maxMessage}}, name)
+		if err == nil {
+			_, err = resp.On(name, nil)
+		}
+		if err != nil {
+			t.Fatalf("setting max.message.bytes of %s as topics apply does: %v", name, err)
+		}
+	}
+	ev := &schemas.AgentMessage{EventID: "big", ReceivedAt: base, Customer: schemas.Customer{ID: new("k-big")},
+		RawJSON: strings.Repeat("x", int(env.Config.Receiver.MaxRecordBytes)-64<<10)}
+	big := env.Record(t, topic, ev)
+	prod := env.Client(t, kgo.ProducerBatchMaxBytes(int32(env.Config.Topics.MaxMessageBytes)))
+	if err := prod.ProduceSync(ctx, big).FirstErr(); err != nil {
+		t.Fatalf("producing a %d-byte record: %v", len(big.Value), err)
+	}
+
+	stop := start(t, env, c)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatalf("dedupe stopped on a record the receiver accepts: %v", err)
+	}
+	if out := env.ReadAll(t, env.Config.Topics.Deduped(topic)); len(out) != 1 || len(out[0].Value) != len(big.Value) {
+		t.Fatalf("deduped topic holds %d records, want the one %d-byte record", len(out), len(big.Value))
 	}
 }

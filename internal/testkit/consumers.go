@@ -23,6 +23,7 @@ func (e *Env) ConsumerOptions(t testing.TB) consumers.Options {
 	}
 	return consumers.Options{
 		Kafka:           append(kopts, kgo.HeartbeatInterval(100*time.Millisecond)),
+		MaxBatchBytes:   int32(e.Config.Topics.MaxMessageBytes),
 		StartFrom:       consumers.StartCommitted,
 		DeadLetterTopic: e.Config.Topics.DeadLetter(),
 		Logger:          NewLogBuffer(t).Logger(),
