@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"schemas":     {"schemas register|print: register or print the Avro schemas", cmdSchemas},
 		"bench":       {"load-test a receiver with signed webhooks and check every ack reached Kafka", cmdBench},
 		"replay":      {"reset a consumer group's offsets to replay history", cmdReplay},
+		"deadletters": {"deadletters list|redrive: inspect dead letters and copy chosen ones back", cmdDeadLetters},
 		"groups":      {"list consumer groups: state, members, lag to the last stable offset", cmdGroups},
 	}
 }
