@@ -5,20 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/schemas"
+	"github.com/hookbridge/hookbridge/schemas/catalog"
 )
 
-var schemaCommands = []string{"register", "print", "check"}
+var schemaCommands = []string{"register", "print", "check", "docs"}
 
 func cmdSchemas(ctx context.Context, args []string, std stdio) error {
-	fs := newFlags("schemas register|print|check [--registry URL] [--config FILE]", `
+	fs := newFlags("schemas register|print|check|docs [--registry URL] [--out FILE] [--config FILE]", `
 register: registers the embedded Avro schemas under their TopicNameStrategy
 subjects (<topic>-value) with BACKWARD compatibility, and prints the ids.
 print: prints each subject and its schema as embedded in this binary.
@@ -27,9 +30,12 @@ its subject, before you deploy a schema change. It asks the registry's
 compatibility endpoint (BACKWARD) and also checks locally, both ways: BACKWARD
 (the new schema reads every registered record) and FORWARD (consumers still
 on the registered schema read the new records). Exits non-zero naming each
-field and the rule it breaks. A subject with no version yet passes.`, std)
+field and the rule it breaks. A subject with no version yet passes.
+docs: writes the topic catalogue (docs/topics.md): every topic, who writes
+and reads it, its key, partitions and retention, and each schema's fields.`, std)
 	cfgPath := configFlag(fs)
 	registry := fs.String("registry", "", "schema registry `URL` (default: schema_registry.url of the configuration)")
+	out := fs.String("out", "", "docs: write the catalogue to this `file` instead of stdout")
 	if len(args) == 0 || !slices.Contains(schemaCommands, args[0]) {
 		if err := fs.Parse(args); err != nil {
 			return err // --help: usage printed, exit 0
@@ -50,6 +56,9 @@ field and the rule it breaks. A subject with no version yet passes.`, std)
 			fmt.Fprintf(std.out, "# subject %s\n%s\n", subjects[k], k.Source())
 		}
 		return nil
+	}
+	if args[0] == "docs" {
+		return writeCatalogue(cfg, *out, std)
 	}
 	if *registry != "" {
 		cfg.SchemaRegistry.URL = *registry
@@ -134,4 +143,21 @@ func checkSubject(ctx context.Context, cl *sr.Client, subject, source string) (p
 		problems = append(problems, fmt.Sprintf("against version %d: %s", latest.Version, p))
 	}
 	return problems, note, nil
+}
+
+// writeCatalogue writes the topic catalogue to path, or stdout.
+func writeCatalogue(cfg *config.Config, path string, std stdio) error {
+	md, err := catalog.Markdown(cfg)
+	if err != nil {
+		return err
+	}
+	if path == "" {
+		_, err = std.out.Write(md)
+		return err
+	}
+	if err := os.WriteFile(path, md, 0o644); err != nil {
+		return fmt.Errorf("writing the catalogue: %w", err)
+	}
+	fmt.Fprintf(std.out, "wrote %s\n", path)
+	return nil
 }
