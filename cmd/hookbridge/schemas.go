@@ -88,25 +88,34 @@ and reads it, its key, partitions and retention, and each schema's fields.`, std
 func checkSchemas(ctx context.Context, cl *sr.Client, subjects map[schemas.Kind]string, std stdio) error {
 	var broken []string
 	for _, k := range schemas.AllKinds() {
-		subject := subjects[k]
-		problems, note, err := checkSubject(ctx, cl, subject, k.Source())
-		if err != nil {
-			return fmt.Errorf("checking %s: %w", subject, err)
-		}
-		if note != "" {
-			fmt.Fprintf(std.err, "%s: %s\n", subject, note)
-		}
-		if len(problems) == 0 {
-			fmt.Fprintf(std.out, "%-40s ok\n", subject)
-			continue
-		}
-		for _, p := range problems {
-			fmt.Fprintf(std.out, "%-40s INCOMPATIBLE %s\n", subject, p)
-			broken = append(broken, subject+": "+p)
+		for _, subject := range []string{subjects[k], schemas.DedupedSubject(subjects[k])} {
+			if err := reportSubject(ctx, cl, subject, k.Source(), std, &broken); err != nil {
+				return err
+			}
 		}
 	}
 	if len(broken) > 0 {
 		return fmt.Errorf("%d incompatible change(s); keep the old field or give the new one a default:\n  %s", len(broken), strings.Join(broken, "\n  "))
+	}
+	return nil
+}
+
+// reportSubject checks one subject, prints the verdict and appends what
+// breaks to broken.
+func reportSubject(ctx context.Context, cl *sr.Client, subject, source string, std stdio, broken *[]string) error {
+	problems, note, err := checkSubject(ctx, cl, subject, source)
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", subject, err)
+	}
+	if note != "" {
+		fmt.Fprintf(std.err, "%s: %s\n", subject, note)
+	}
+	if len(problems) == 0 {
+		fmt.Fprintf(std.out, "%-48s ok\n", subject)
+	}
+	for _, p := range problems {
+		fmt.Fprintf(std.out, "%-48s INCOMPATIBLE %s\n", subject, p)
+		*broken = append(*broken, subject+": "+p)
 	}
 	return nil
 }
