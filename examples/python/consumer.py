@@ -42,10 +42,13 @@ def main():
     p.add_argument("--registry", required=True, help="schema registry URL")
     p.add_argument("--topic", required=True, help="a .deduped topic (or several, comma-separated)")
     p.add_argument("--group", required=True, help="your own consumer group id")
+    p.add_argument("--reader-schema", help="decode into this .avsc (the schema your code was written for) "
+                   "instead of each record's writer schema; fields added later are then left out")
     p.add_argument("--max", type=int, default=0, help="stop after this many events (0: run until interrupted)")
     args = p.parse_args()
 
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": args.registry}))
+    reader_schema = open(args.reader_schema, encoding="utf-8").read() if args.reader_schema else None
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": args.registry}), schema_str=reader_schema)
     consumer = Consumer({
         "bootstrap.servers": args.bootstrap,
         "group.id": args.group,
