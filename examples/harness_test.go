@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/hookbridge/hookbridge/internal/sample"
 )
 
@@ -249,4 +251,28 @@ func need(t *testing.T, path, install string) string {
 	}
 	t.Skipf("%s is missing (%s)", path, install)
 	return ""
+}
+
+// checkCompression asserts the codecs the examples' READMEs name: the
+// receiver writes lz4 batches to the raw topics, dedupe snappy (franz-go's
+// default) to the .deduped ones. A reader needs a codec for each.
+func checkCompression(t *testing.T, d *dev) {
+	t.Helper()
+	for topic, want := range map[string]uint8{decisionsDeduped: 2, "pique.decisions.v1": 3} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(d.Kafka), kgo.ConsumeTopics(topic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var got []uint8
+		for len(got) == 0 && ctx.Err() == nil {
+			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, r.Attrs.CompressionType()) })
+		}
+		cancel()
+		cl.Close()
+		if len(got) == 0 || got[0] != want {
+			t.Errorf("%s: batches compressed with codec %v, want %d (2 snappy, 3 lz4): update the examples' codec notes", topic, got, want)
+		}
+	}
 }
