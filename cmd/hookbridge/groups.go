@@ -222,7 +222,8 @@ func printGroups(w io.Writer, groups []groupView) {
 			for _, m := range g.Members {
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.MemberID, m.ClientID, m.Host, assignedString(m.Assigned))
 			}
-			fmt.Fprintln(tw, "\t\t\t")
+			_ = tw.Flush()
+			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		}
 		fmt.Fprintln(tw, "  TOPIC\tPARTITION\tCOMMITTED\tEND\tSTABLE\tLAG\tMEMBER")
 		for _, p := range g.Partitions {

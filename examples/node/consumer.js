@@ -5,7 +5,7 @@
 // set, stated here so it cannot be missed), in its own consumer group, and
 // decodes the Confluent wire format (magic byte, schema id, Avro) through the
 // schema registry, which the client asks for each writer schema once and
-// caches. Offsets are committed after a message is handled, so a crash
+// caches. Offsets are committed only for what was printed, so a crash
 // re-prints rather than loses (at-least-once): key your own writes by event_id.
 //
 // Compression: kafkajs only has gzip built in. The .deduped topics hold
@@ -64,20 +64,27 @@ async function main () {
   await consumer.connect()
   await consumer.subscribe({ topics: args.topic.split(','), fromBeginning: true })
   await consumer.run({
-    eachMessage: async ({ topic, partition, message }) => {
-      if (max > 0 && printed >= max) return
-      const headers = {}
-      for (const [k, v] of Object.entries(message.headers || {})) headers[k] = v.toString('utf8')
-      const line = {
-        topic,
-        partition,
-        offset: Number(message.offset),
-        key: message.key ? message.key.toString('utf8') : null,
-        headers,
-        value: await registry.decode(message.value),
+    // Offsets are resolved one by one after printing, and kafkajs commits
+    // only resolved offsets: what was not printed is read again next time.
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale() || (max > 0 && printed >= max)) break
+        const headers = {}
+        for (const [k, v] of Object.entries(message.headers || {})) headers[k] = v.toString('utf8')
+        const line = {
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: Number(message.offset),
+          key: message.key ? message.key.toString('utf8') : null,
+          headers,
+          value: await registry.decode(message.value),
+        }
+        process.stdout.write(JSON.stringify(line) + '\n')
+        resolveOffset(message.offset)
+        await heartbeat()
+        if (max > 0 && ++printed >= max) done()
       }
-      process.stdout.write(JSON.stringify(line) + '\n')
-      if (max > 0 && ++printed >= max) done()
     },
   })
   await finished
