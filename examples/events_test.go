@@ -153,3 +153,15 @@ func dig(v any, path []any) (any, error) {
 	}
 	return v, nil
 }
+
+// inTwoRuns runs an example twice in one consumer group, printing first
+// the given number of events and then the rest: an example commits only
+// what it printed, so the second run starts where the first stopped.
+func inTwoRuns(t *testing.T, who string, first int, runExample func(max int) []byte) []line {
+	t.Helper()
+	lines := parseLines(t, who, runExample(first))
+	if len(lines) != first {
+		t.Fatalf("%s --max %d printed %d events", who, first, len(lines))
+	}
+	return append(lines, parseLines(t, who, runExample(len(webhooks)-first))...)
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/internal/sample"
+	"github.com/hookbridge/hookbridge/internal/testkit"
 )
 
 // dev is a `hookbridge dev` process started by a test.
@@ -67,24 +68,6 @@ var banner = map[string]*regexp.Regexp{
 	"token":     regexp.MustCompile(`HOOKBRIDGE_PRODUCT_AGENTS_TOKEN=(\S+)`),
 }
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startDev runs `hookbridge dev` on OS-picked ports in its own folder
 // (extra flags after the defaults) and waits for its banner; it is stopped
 // with SIGINT when the test ends.
@@ -96,8 +79,8 @@ func startDev(t *testing.T, extra ...string) *dev {
 	cmd := exec.Command(d.bin, args...)
 	cmd.Dir = d.Dir
 	cmd.Env = cleanEnv()
-	var out, errb lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	out, errb := testkit.NewLogBuffer(t), testkit.NewLogBuffer(t) // printed when the test fails
+	cmd.Stdout, cmd.Stderr = out, errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +93,6 @@ func startDev(t *testing.T, extra ...string) *dev {
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Errorf("dev did not stop within 30s of SIGINT")
-		}
-		if t.Failed() {
-			t.Logf("dev stdout:\n%s\ndev stderr (last 4 KiB):\n%s", out.String(), tailOf(errb.String(), 4<<10))
 		}
 	})
 	deadline := time.After(60 * time.Second)
