@@ -305,7 +305,9 @@ func redriveRecord(d deadLetter) *kgo.Record {
 		}
 	}
 	headers = append(headers, kgo.RecordHeader{Key: HeaderRedrivenFrom, Value: []byte(d.self())})
-	return &kgo.Record{Topic: d.OriginalTopic, Key: d.rec.Key, Value: d.rec.Value, Headers: headers}
+	// The original partition, not the key's hash: dedupe's memory of an id
+	// is per partition, and that is where the original was.
+	return &kgo.Record{Topic: d.OriginalTopic, Partition: d.OriginalPartition, Key: d.rec.Key, Value: d.rec.Value, Headers: headers}
 }
 
 // redrive copies letters to their original topics, except those whose copy
@@ -321,8 +323,8 @@ func redrive(ctx context.Context, cfg *config.Config, letters []deadLetter, dryR
 	for _, d := range letters {
 		action := "redrive"
 		switch {
-		case d.OriginalTopic == "":
-			action = "skip: no original-topic header"
+		case d.OriginalTopic == "" || d.OriginalPartition < 0:
+			action = "skip: no original-topic or original-partition header"
 		case done[d.self()]:
 			action = "skip: already redriven"
 		default:
@@ -336,7 +338,7 @@ func redrive(ctx context.Context, cfg *config.Config, letters []deadLetter, dryR
 		return nil
 	}
 	if len(todo) > 0 {
-		cl, err := newKafkaClient(cfg)
+		cl, err := newKafkaClient(cfg, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 		if err != nil {
 			return err
 		}

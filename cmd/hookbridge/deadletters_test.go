@@ -162,8 +162,8 @@ func TestDeadLettersRedriveOnceWithDryRunFirst(t *testing.T) {
 	for _, c := range copies {
 		id := schemas.Header(c, schemas.HeaderEventID)
 		dl := originals[id]
-		if dl == nil || string(c.Key) != string(dl.Key) || string(c.Value) != string(dl.Value) {
-			t.Errorf("copy of %s: key or value differs from the dead letter's", id)
+		if dl == nil || string(c.Key) != string(dl.Key) || string(c.Value) != string(dl.Value) || c.Partition != deadLetterOf(dl).OriginalPartition {
+			t.Errorf("copy of %s: key, value or partition (%d) differs from the dead letter's", id, c.Partition)
 			continue
 		}
 		if schemas.Header(c, consumers.HeaderError) != "" || schemas.Header(c, consumers.HeaderOriginalTopic) != "" {
