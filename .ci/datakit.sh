@@ -14,5 +14,5 @@ venv() {
 venv examples/python
 venv examples/warehouse
 (cd examples/node && npm ci --no-audit --no-fund --loglevel=error)
-mvn -q -B -f examples/java/pom.xml package
+mvn -q -B -Dstyle.color=never -f examples/java/pom.xml package
 go test -tags datakit -count=1 ./examples/
