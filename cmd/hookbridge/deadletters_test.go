@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -9,8 +10,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
 )
@@ -175,5 +178,77 @@ func TestDeadLettersRedriveOnceWithDryRunFirst(t *testing.T) {
 		if got, want := schemas.Header(c, HeaderRedrivenFrom), deadLetterOf(dl).self(); got != want {
 			t.Errorf("copy of %s: redriven-from %q, want %q", id, got, want)
 		}
+	}
+}
+
+// A dead letter of dedupe, redriven, goes through dedupe to the .deduped
+// topic once: a second redrive copies nothing, and a second copy in the raw
+// topic is dropped as a duplicate (what the README promises).
+func TestRedrivenDedupeDeadLetterReachesDedupedOnce(t *testing.T) {
+	devTestEnv(t)
+	cfg, err := config.Default(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dev := startDev(t, dir)
+	dev.useDev(t)
+	raw, deduped := cfg.Topics.Pique(), cfg.Topics.Deduped(cfg.Topics.Pique())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	src, err := sr.NewClient(sr.URLs(dev.Registry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := schemas.NewRegistry(src)
+	if err := reg.Register(ctx, schemas.SubjectsFor(raw, cfg.Topics.ProductAgents())); err != nil {
+		t.Fatal(err)
+	}
+	ev := &schemas.DecisionMade{EventID: "dec-redrive", EventType: "decision.made", ReceivedAt: time.Now().UTC().Truncate(time.Millisecond), RawJSON: "{}"}
+	val, err := reg.AppendEncode(nil, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := &kgo.Record{Topic: raw, Partition: 1, Offset: 5, Key: []byte(ev.Key()), Value: val, Headers: ev.Meta().Headers()}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(dev.Kafka), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dl := consumers.DeadLetterRecord(cfg.Topics.DeadLetter(), cfg.Dedupe.Group, failed, errors.New("dedupe: schema registry unavailable"), time.Now())
+	if err := cl.ProduceSync(ctx, dl).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	for run, want := range []string{"1 of 1 dead letters redriven", "0 of 1 dead letters redriven"} {
+		out, stderr, err := runCmd(t, 30*time.Second, cmdDeadLetters, "redrive", "--group", cfg.Dedupe.Group)
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("redrive run %d (%v): want %q in\n%s%s", run+1, err, want, out, stderr)
+		}
+	}
+	got := tail(t, deduped, 1)
+	if got[0].Headers[schemas.HeaderEventID] != "dec-redrive" || got[0].Headers[HeaderRedrivenFrom] == "" || got[0].Partition != 1 {
+		t.Fatalf("the .deduped topic's first record is %+v; want the redriven dec-redrive on partition 1", got[0])
+	}
+
+	copied := testkit.ReadCommitted(t, []string{dev.Kafka}, raw)
+	if len(copied) != 1 {
+		t.Fatalf("raw topic holds %d records after redrive, want the one copy", len(copied))
+	}
+	again := copied[0]
+	again.Offset, again.LeaderEpoch = 0, 0
+	if err := cl.ProduceSync(ctx, again).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitDedupeCaughtUp(t, dev.Kafka, cfg)
+	n := 0
+	for _, r := range testkit.ReadCommitted(t, []string{dev.Kafka}, deduped) {
+		if schemas.Header(r, schemas.HeaderEventID) == "dec-redrive" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("dec-redrive is %d times in %s, want once", n, deduped)
 	}
 }
