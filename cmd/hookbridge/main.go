@@ -28,15 +28,15 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":       {"run the webhook receiver", cmdServe},
 		"consume":     {"run one consumer group: dedupe, klaviyo or warehouse", cmdConsume},
+		"deadletters": {"deadletters list|redrive: inspect dead letters and copy chosen ones back", cmdDeadLetters},
+		"groups":      {"list consumer groups: state, members, lag to the last stable offset", cmdGroups},
 		"dev":         {"run everything in one process on an embedded Kafka and schema registry", cmdDev},
 		"send-sample": {"post signed sample webhooks to a receiver", cmdSendSample},
 		"tail":        {"print a topic's records decoded to JSON lines", cmdTail},
 		"topics":      {"topics apply: create or update hookbridge's topics", cmdTopics},
-		"schemas":     {"schemas register|print: register or print the Avro schemas", cmdSchemas},
+		"schemas":     {"schemas register|print|check|docs: register, print, check or document the Avro schemas", cmdSchemas},
 		"bench":       {"load-test a receiver with signed webhooks and check every ack reached Kafka", cmdBench},
 		"replay":      {"reset a consumer group's offsets to replay history", cmdReplay},
-		"deadletters": {"deadletters list|redrive: inspect dead letters and copy chosen ones back", cmdDeadLetters},
-		"groups":      {"list consumer groups: state, members, lag to the last stable offset", cmdGroups},
 	}
 }
 
