@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -40,5 +42,24 @@ func TestSchemasCheck(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), subject+": against version 2: FORWARD: field tenant:") {
 		t.Errorf("check's error does not name the subject, rule and field: %v", err)
+	}
+}
+
+// Where the registry's compatibility endpoint answers, its verdict counts
+// too, even when the local check finds nothing.
+func TestSchemasCheckReportsTheRegistrysVerdict(t *testing.T) {
+	env := groupsFixture(t)
+	env.Registry.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/compatibility/") {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"is_compatible": false, "messages": ["READER_FIELD_MISSING_DEFAULT_VALUE: tenant"]}`)
+		return true
+	})
+	_, _, err := runCmd(t, 30*time.Second, cmdSchemas, "check")
+	subject := schemas.Subject(env.Config.Topics.Pique())
+	if err == nil || !strings.Contains(err.Error(), subject+": registry (version 1): READER_FIELD_MISSING_DEFAULT_VALUE: tenant") {
+		t.Errorf("check with a registry that answers incompatible: %v; want its message", err)
 	}
 }
