@@ -16,6 +16,12 @@ import (
 // Subject returns the TopicNameStrategy subject for a topic's values.
 func Subject(topic string) string { return topic + "-value" }
 
+// DedupedSubject is the subject of the .deduped twin of the topic whose
+// subject is subject.
+func DedupedSubject(subject string) string {
+	return strings.TrimSuffix(subject, "-value") + ".deduped-value"
+}
+
 // ErrNotRegistered is returned by Encode until Register has succeeded: the
 // schema ids that go into every record are not known before then.
 var ErrNotRegistered = errors.New("schemas: not registered with the schema registry yet")
@@ -56,13 +62,25 @@ func NewRegistry(client *sr.Client) *Registry {
 func (r *Registry) Register(ctx context.Context, subjects map[Kind]string) error {
 	ws := make(map[Kind]writer, len(subjects))
 	for kind, subject := range subjects {
-		res := r.client.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatBackward}, subject)
-		if err := res[0].Err; err != nil {
-			return fmt.Errorf("schemas: setting BACKWARD compatibility on subject %q: %w", subject, err)
-		}
-		ss, err := r.client.CreateSchema(ctx, subject, sr.Schema{Schema: kind.Source(), Type: sr.TypeAvro})
-		if err != nil {
-			return fmt.Errorf("schemas: registering %s under subject %q: %w", kind, subject, err)
+		var ss sr.SubjectSchema
+		// dedupe copies values byte for byte to <topic>.deduped, so the
+		// schema goes under that topic's subject too (the same schema, the
+		// same id): stock TopicNameStrategy deserializers look a writer id
+		// up under the subject of the record's own topic.
+		for _, s := range []string{subject, DedupedSubject(subject)} {
+			res := r.client.SetCompatibility(ctx, sr.SetCompatibility{Level: sr.CompatBackward}, s)
+			if err := res[0].Err; err != nil {
+				return fmt.Errorf("schemas: setting BACKWARD compatibility on subject %q: %w", s, err)
+			}
+			got, err := r.client.CreateSchema(ctx, s, sr.Schema{Schema: kind.Source(), Type: sr.TypeAvro})
+			if err != nil {
+				return fmt.Errorf("schemas: registering %s under subject %q: %w", kind, s, err)
+			}
+			if s == subject {
+				ss = got
+			} else if got.ID != ss.ID {
+				return fmt.Errorf("schemas: the registry gave %s id %d under %q but %d under %q: records copied by dedupe would name the wrong schema", kind, ss.ID, subject, got.ID, s)
+			}
 		}
 		codec, err := kind.Codec()
 		if err != nil {

@@ -1,12 +1,14 @@
 package devstack
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 
@@ -34,10 +36,39 @@ func openRegistry(path string, log *slog.Logger) (*persistentRegistry, error) {
 	if err := json.Unmarshal(raw, &saved); err != nil {
 		return nil, fmt.Errorf("devstack: %s is corrupt (delete it and the kafka/ folder beside it to start over): %w", path, err)
 	}
+	seeded := map[int]bool{}
 	for _, s := range saved {
-		r.SeedSchema(s.Subject, s.Version, s.ID, s.Schema)
+		if !seeded[s.ID] {
+			r.SeedSchema(s.Subject, s.Version, s.ID, s.Schema)
+			seeded[s.ID] = true
+			continue
+		}
+		// A schema under a second subject keeps its id (as .deduped
+		// subjects share the raw ones'); the API gives it that id again.
+		if err := r.register(s); err != nil {
+			return nil, fmt.Errorf("devstack: restoring %s version %d from %s: %w", s.Subject, s.Version, path, err)
+		}
 	}
 	return r, nil
+}
+
+// register adds s to its subject through the registry's own API.
+func (r *persistentRegistry) register(s savedSchema) error {
+	body, err := json.Marshal(s.Schema)
+	if err != nil {
+		return err
+	}
+	rec := &recorder{header: http.Header{}}
+	req, _ := http.NewRequest(http.MethodPost, "/subjects/"+url.PathEscape(s.Subject)+"/versions", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	r.Handler().ServeHTTP(rec, req)
+	var got struct {
+		ID int `json:"id"`
+	}
+	if err := json.Unmarshal(rec.body, &got); err != nil || got.ID != s.ID {
+		return fmt.Errorf("the registry answered %s, want id %d", rec.body, s.ID)
+	}
+	return nil
 }
 
 // ServeHTTP serves the registry API and saves the state after changes.

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/testkit"
+	"github.com/hookbridge/hookbridge/schemas"
+)
+
+// deadLetterFixture writes three dead letters: two Avro decisions that
+// dedupe and klaviyo failed on, an hour apart, and a value that is not Avro.
+type deadLetterFixture struct {
+	env            *testkit.Env
+	raw, deduped   string
+	decodeFailedAt time.Time
+}
+
+func newDeadLetterFixture(t *testing.T) *deadLetterFixture {
+	t.Helper()
+	env := groupsFixture(t)
+	f := &deadLetterFixture{env: env, raw: env.Config.Topics.Pique(), deduped: env.Config.Topics.Deduped(env.Config.Topics.Pique()),
+		decodeFailedAt: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}
+	dl := env.Config.Topics.DeadLetter()
+	first := env.Record(t, f.deduped, &schemas.DecisionMade{EventID: "dec-1", EventType: "decision.made",
+		ReceivedAt: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), Decision: schemas.Decision{Action: new("<b>cart_abandonment</b> é")}, RawJSON: `{"id":"dec-1"}`})
+	first.Partition, first.Offset = 2, 40
+	second := env.Record(t, f.deduped, &schemas.DecisionMade{EventID: "dec-2", EventType: "decision.made",
+		ReceivedAt: time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC), RawJSON: `{"id":"dec-2"}`})
+	second.Partition, second.Offset = 1, 7
+	bad := &kgo.Record{Topic: f.raw, Partition: 0, Offset: 3, Key: []byte("k"), Value: []byte("not avro"),
+		Headers: []kgo.RecordHeader{{Key: schemas.HeaderEventID, Value: []byte("bad-1")}}}
+	env.Produce(t,
+		consumers.DeadLetterRecord(dl, "hookbridge-klaviyo", first, errors.New("klaviyo: 400 invalid email"), f.decodeFailedAt.Add(-time.Hour)),
+		consumers.DeadLetterRecord(dl, "hookbridge-klaviyo", second, errors.New("klaviyo: 400 invalid email"), f.decodeFailedAt.Add(-30*time.Minute)),
+		consumers.DeadLetterRecord(dl, "hookbridge-dedupe", bad, errors.New("dedupe: value of 8 bytes is not in the Confluent wire format"), f.decodeFailedAt),
+	)
+	return f
+}
+
+type deadLetterLine struct {
+	tailLineJSON
+	DeadLetter struct {
+		Error             string `json:"error"`
+		Group             string `json:"group"`
+		FailedAt          string `json:"failed_at"`
+		OriginalTopic     string `json:"original_topic"`
+		OriginalPartition int32  `json:"original_partition"`
+		OriginalOffset    int64  `json:"original_offset"`
+	} `json:"dead_letter"`
+}
+
+func listDL(t *testing.T, args ...string) []deadLetterLine {
+	t.Helper()
+	out, stderr, err := runCmd(t, 30*time.Second, cmdDeadLetters, append([]string{"list", "--json"}, args...)...)
+	if err != nil {
+		t.Fatalf("deadletters list %v: %v\nstderr: %s", args, err, stderr)
+	}
+	var lines []deadLetterLine
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var l deadLetterLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("not JSON: %v: %s", err, sc.Text())
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+func letterIDs(lines []deadLetterLine) string {
+	var ids []string
+	for _, l := range lines {
+		ids = append(ids, l.Headers[schemas.HeaderEventID])
+	}
+	return strings.Join(ids, ",")
+}
+
+func TestDeadLettersListDecodesAndFilters(t *testing.T) {
+	f := newDeadLetterFixture(t)
+	all := listDL(t)
+	if len(all) != 3 {
+		t.Fatalf("list printed %d dead letters, want 3", len(all))
+	}
+	byID := map[string]deadLetterLine{}
+	for _, l := range all {
+		byID[l.Headers[schemas.HeaderEventID]] = l
+	}
+	first := byID["dec-1"]
+	var v struct {
+		EventID  string `json:"event_id"`
+		Decision struct {
+			Action *string `json:"action"`
+		} `json:"decision"`
+	}
+	if err := json.Unmarshal(first.Value, &v); err != nil || v.EventID != "dec-1" || v.Decision.Action == nil || *v.Decision.Action != "<b>cart_abandonment</b> é" {
+		t.Errorf("dec-1 value not decoded through the registry: %s (%v)", first.Value, err)
+	}
+	if d := first.DeadLetter; d.Group != "hookbridge-klaviyo" || d.OriginalTopic != f.deduped || d.OriginalPartition != 2 ||
+		d.OriginalOffset != 40 || d.Error != "klaviyo: 400 invalid email" || d.FailedAt != "2026-05-01T09:00:00Z" {
+		t.Errorf("dec-1 error headers: %+v", d)
+	}
+	if bad := byID["bad-1"]; string(bad.Value) != `"not avro"` {
+		t.Errorf("a value that is not Avro prints as text: %s", bad.Value)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--group", "hookbridge-dedupe"}, "bad-1"},
+		{[]string{"--reason", "WIRE FORMAT"}, "bad-1"},
+		{[]string{"--topic", f.deduped}, "dec-1,dec-2"},
+		{[]string{"--since", "2026-05-01T09:15:00Z", "--until", "2026-05-01T10:00:00Z"}, "dec-2"},
+		{[]string{"--at", f.deduped + "/2/40"}, "dec-1"},
+	} {
+		if got := letterIDs(listDL(t, c.args...)); got != c.want {
+			t.Errorf("list %v: %s, want %s", c.args, got, c.want)
+		}
+	}
+	table, _, err := runCmd(t, 30*time.Second, cmdDeadLetters, "list")
+	if err != nil || !strings.Contains(table, "3 dead letters") || !strings.Contains(table, f.deduped+"/2/40") {
+		t.Errorf("list table (%v):\n%s", err, table)
+	}
+}
+
+// A redrive copies the chosen dead letters with their key, value and
+// headers (error headers dropped, redriven-from added); a second redrive
+// copies nothing; --dry-run writes nothing.
+func TestDeadLettersRedriveOnceWithDryRunFirst(t *testing.T) {
+	f := newDeadLetterFixture(t)
+	out, _, err := runCmd(t, 30*time.Second, cmdDeadLetters, "redrive", "--topic", f.deduped, "--dry-run")
+	if err != nil || !strings.Contains(out, "2 of 2 dead letters would be redriven") {
+		t.Fatalf("redrive --dry-run (%v):\n%s", err, out)
+	}
+	if got := f.env.ReadAll(t, f.deduped); len(got) != 0 {
+		t.Fatalf("--dry-run wrote %d records", len(got))
+	}
+	if _, _, err := runCmd(t, 30*time.Second, cmdDeadLetters, "redrive"); err == nil {
+		t.Error("redrive without a filter redrove everything; want it to ask for a choice")
+	}
+	for run, want := range []string{"2 of 2 dead letters redriven", "0 of 2 dead letters redriven"} {
+		out, _, err := runCmd(t, 30*time.Second, cmdDeadLetters, "redrive", "--topic", f.deduped)
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("redrive run %d (%v): want %q in\n%s", run+1, err, want, out)
+		}
+	}
+	copies := f.env.ReadAll(t, f.deduped)
+	if len(copies) != 2 {
+		t.Fatalf("%d copies in %s after two redrives, want 2", len(copies), f.deduped)
+	}
+	originals := map[string]*kgo.Record{}
+	for _, d := range f.env.ReadAll(t, f.env.Config.Topics.DeadLetter()) {
+		originals[schemas.Header(d, schemas.HeaderEventID)] = d
+	}
+	for _, c := range copies {
+		id := schemas.Header(c, schemas.HeaderEventID)
+		dl := originals[id]
+		if dl == nil || string(c.Key) != string(dl.Key) || string(c.Value) != string(dl.Value) || c.Partition != deadLetterOf(dl).OriginalPartition {
+			t.Errorf("copy of %s: key, value or partition (%d) differs from the dead letter's", id, c.Partition)
+			continue
+		}
+		if schemas.Header(c, consumers.HeaderError) != "" || schemas.Header(c, consumers.HeaderOriginalTopic) != "" {
+			t.Errorf("copy of %s still carries the error headers: %v", id, c.Headers)
+		}
+		if schemas.Header(c, schemas.HeaderReceivedAt) != schemas.Header(dl, schemas.HeaderReceivedAt) || schemas.Header(c, schemas.HeaderSource) == "" {
+			t.Errorf("copy of %s lost the original headers: %v", id, c.Headers)
+		}
+		if got, want := schemas.Header(c, HeaderRedrivenFrom), deadLetterOf(dl).self(); got != want {
+			t.Errorf("copy of %s: redriven-from %q, want %q", id, got, want)
+		}
+	}
+}
+
+// A dead letter of dedupe, redriven, goes through dedupe to the .deduped
+// topic once: a second redrive copies nothing, and a second copy in the raw
+// topic is dropped as a duplicate (what the README promises).
+func TestRedrivenDedupeDeadLetterReachesDedupedOnce(t *testing.T) {
+	devTestEnv(t)
+	cfg, err := config.Default(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dev := startDev(t, dir)
+	dev.useDev(t)
+	raw, deduped := cfg.Topics.Pique(), cfg.Topics.Deduped(cfg.Topics.Pique())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	src, err := sr.NewClient(sr.URLs(dev.Registry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := schemas.NewRegistry(src)
+	if err := reg.Register(ctx, schemas.SubjectsFor(raw, cfg.Topics.ProductAgents())); err != nil {
+		t.Fatal(err)
+	}
+	ev := &schemas.DecisionMade{EventID: "dec-redrive", EventType: "decision.made", ReceivedAt: time.Now().UTC().Truncate(time.Millisecond), RawJSON: "{}"}
+	val, err := reg.AppendEncode(nil, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := &kgo.Record{Topic: raw, Partition: 1, Offset: 5, Key: []byte(ev.Key()), Value: val, Headers: ev.Meta().Headers()}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(dev.Kafka), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dl := consumers.DeadLetterRecord(cfg.Topics.DeadLetter(), cfg.Dedupe.Group, failed, errors.New("dedupe: schema registry unavailable"), time.Now())
+	if err := cl.ProduceSync(ctx, dl).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	for run, want := range []string{"1 of 1 dead letters redriven", "0 of 1 dead letters redriven"} {
+		out, stderr, err := runCmd(t, 30*time.Second, cmdDeadLetters, "redrive", "--group", cfg.Dedupe.Group)
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("redrive run %d (%v): want %q in\n%s%s", run+1, err, want, out, stderr)
+		}
+	}
+	got := tail(t, deduped, 1)
+	if got[0].Headers[schemas.HeaderEventID] != "dec-redrive" || got[0].Headers[HeaderRedrivenFrom] == "" || got[0].Partition != 1 {
+		t.Fatalf("the .deduped topic's first record is %+v; want the redriven dec-redrive on partition 1", got[0])
+	}
+
+	copied := testkit.ReadCommitted(t, []string{dev.Kafka}, raw)
+	if len(copied) != 1 {
+		t.Fatalf("raw topic holds %d records after redrive, want the one copy", len(copied))
+	}
+	again := copied[0]
+	again.Offset, again.LeaderEpoch = 0, 0
+	if err := cl.ProduceSync(ctx, again).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitDedupeCaughtUp(t, dev.Kafka, cfg)
+	n := 0
+	for _, r := range testkit.ReadCommitted(t, []string{dev.Kafka}, deduped) {
+		if schemas.Header(r, schemas.HeaderEventID) == "dec-redrive" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("dec-redrive is %d times in %s, want once", n, deduped)
+	}
+}

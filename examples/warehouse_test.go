@@ -1,0 +1,148 @@
+//go:build datakit
+
+package examples
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// warehouseWebhooks span a day boundary and several hours in UTC (and in no
+// other time zone the same way), with a null action, non-ASCII titles, a
+// null price and a message without products.
+var warehouseWebhooks = []webhook{
+	{"pique", "dec-wh-1", `{"type":"decision.made","timestamp":"2026-04-30T23:30:00.000Z","decision":{"id":"dec-wh-1","action":"cart_abandonment"},"session":{}}`},
+	{"pique", "dec-wh-2", `{"type":"decision.made","timestamp":"2026-05-01T00:10:00.123Z","decision":{"id":"dec-wh-2","action":"cart_abandonment"},"session":{}}`},
+	{"pique", "dec-wh-3", `{"type":"decision.made","timestamp":"2026-05-01T00:59:59.999Z","decision":{"id":"dec-wh-3","action":"browse_abandonment"},"session":{}}`},
+	{"pique", "dec-wh-4", `{"type":"decision.made","timestamp":"2026-05-01T00:20:00.000Z","decision":{"id":"dec-wh-4","action":"cart_abandonment"},"session":{}}`},
+	{"pique", "dec-wh-5", `{"type":"decision.made","timestamp":"2026-05-01T14:00:00.000Z","decision":{"id":"dec-wh-5"},"session":{}}`},
+	{"product-agents", "evt-wh-1", `{"event":{"id":"evt-wh-1","timestamp":"2026-05-01T09:00:00Z"},"customer":{"id":"c1","email":"zoë@example.com"},
+		"primaryProducts":[{"title":"Ørsted <em>lamp</em>","price":19.99,"currency":"EUR"},{"title":"Plain","price":null}]}`},
+	{"product-agents", "evt-wh-2", `{"event":{"id":"evt-wh-2","timestamp":"2026-05-01T09:00:00Z"},"primaryProducts":[]}`},
+	{"product-agents", "evt-wh-3", `{"event":{"id":"evt-wh-3","timestamp":"2026-05-02T09:00:00Z"},"customer":{"id":"c3"},"primaryProducts":[{"title":"日本製","price":1200,"currency":"JPY"}]}`},
+}
+
+// warehouseWant is what the README's queries must return for them.
+var warehouseWant = map[string][][]any{
+	"by_hour": {
+		{"2026-04-30", 23.0, "cart_abandonment", 1.0},
+		{"2026-05-01", 0.0, "browse_abandonment", 1.0},
+		{"2026-05-01", 0.0, "cart_abandonment", 2.0},
+		{"2026-05-01", 14.0, nil, 1.0},
+	},
+	"products": {
+		{"evt-wh-1", "zoë@example.com", "Plain", nil, nil},
+		{"evt-wh-1", "zoë@example.com", "Ørsted <em>lamp</em>", 19.99, "EUR"},
+		{"evt-wh-3", nil, "日本製", 1200.0, "JPY"},
+	},
+	"times": {
+		{"dec-wh-1", "2026-04-30T23:30:00.000Z"},
+		{"dec-wh-2", "2026-05-01T00:10:00.123Z"},
+		{"dec-wh-3", "2026-05-01T00:59:59.999Z"},
+		{"dec-wh-4", "2026-05-01T00:20:00.000Z"},
+		{"dec-wh-5", "2026-05-01T14:00:00.000Z"},
+	},
+}
+
+// TestWarehouseQueries runs the README's queries with DuckDB and Spark over
+// dev's warehouse output, in a process time zone east of UTC, and compares
+// them with what was posted.
+func TestWarehouseQueries(t *testing.T) {
+	py, _ := filepath.Abs(filepath.Join("warehouse", ".venv", "bin", "python"))
+	need(t, py, "python3 -m venv examples/warehouse/.venv && examples/warehouse/.venv/bin/pip install -r examples/warehouse/requirements.txt")
+	d := startDev(t)
+	for _, w := range warehouseWebhooks {
+		d.post(t, w.source, "msg_"+w.eventID, []byte(w.body))
+	}
+	d.waitWarehouse(t)
+	env := append(cleanEnv(), "TZ=Asia/Kolkata")
+	for _, engine := range []string{"duckdb", "spark"} {
+		t.Run(engine, func(t *testing.T) {
+			out := run(t, 4*time.Minute, "warehouse", env, py, "queries.py", "--engine", engine, "--warehouse", d.Warehouse)
+			var got map[string][][]any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%s printed what is not JSON: %v\n%s", engine, err, out)
+			}
+			for name, want := range warehouseWant {
+				if rows := sorted(got[name]); !reflect.DeepEqual(rows, sorted(want)) {
+					t.Errorf("%s %s:\n got %v\nwant %v", engine, name, rows, sorted(want))
+				}
+			}
+		})
+	}
+}
+
+// waitWarehouse waits until the warehouse group has committed everything
+// dedupe wrote: it commits only once the files are durable.
+func (d *dev) waitWarehouse(t *testing.T) {
+	t.Helper()
+	n := map[string]int{}
+	for _, w := range warehouseWebhooks {
+		n[topicOf(w.source)]++
+	}
+	for topic, count := range n {
+		d.tail(t, topic, count)
+	}
+	env := append(cleanEnv(), "HOOKBRIDGE_KAFKA_BROKERS="+d.Kafka)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var gs []struct {
+			TotalLag   int64 `json:"total_lag"`
+			Partitions []struct {
+				Committed, Stable int64
+			} `json:"partitions"`
+		}
+		out := run(t, 30*time.Second, d.Dir, env, d.bin, "groups", "--group", "hookbridge-warehouse", "--json")
+		if err := json.Unmarshal(out, &gs); err != nil {
+			t.Fatalf("groups --json: %v\n%s", err, out)
+		}
+		done := len(gs) == 1 && gs[0].TotalLag == 0
+		for _, p := range gs[0].Partitions {
+			done = done && (p.Stable == 0 || p.Committed > 0)
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			files, _ := filepath.Glob(filepath.Join(d.Warehouse, "*", "*", "*", "*.parquet"))
+			t.Fatalf("the warehouse group did not commit everything within 60s: %s\nfiles: %v", out, files)
+		}
+		time.Sleep(500 * time.Millisecond) // polling interval
+	}
+}
+
+func sorted(rows [][]any) [][]any {
+	out := append([][]any(nil), rows...)
+	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
+	return out
+}
+
+// TestREADMEShowsTheTestedQueries keeps the README's query examples the
+// ones this tier runs.
+func TestREADMEShowsTheTestedQueries(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join("warehouse", "*", "*.sql"))
+	if len(files) == 0 {
+		t.Fatal("no queries under examples/warehouse")
+	}
+	for _, f := range files {
+		q, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := strings.ReplaceAll(string(q), "{root}", ".hookbridge/warehouse")
+		if !strings.Contains(string(readme), shown) {
+			t.Errorf("README.md does not show %s as tested (with {root} = .hookbridge/warehouse):\n%s", f, shown)
+		}
+	}
+}
