@@ -11,6 +11,10 @@ type Topics struct {
 	Partitions        int           `yaml:"partitions"`         // default 6
 	ReplicationFactor int           `yaml:"replication_factor"` // default -1: the broker's default
 	Retention         time.Duration `yaml:"retention"`          // default 168h (7 days)
+	// MinInsyncReplicas is every topic's min.insync.replicas: how many
+	// replicas must have a record before an acks=all write (and so a 2xx)
+	// succeeds.
+	MinInsyncReplicas int `yaml:"min_insync_replicas"` // default 0: the broker's default
 }
 
 func (t *Topics) setDefaults() {
@@ -30,6 +34,9 @@ func (t *Topics) validate() error {
 	}
 	if t.ReplicationFactor == 0 || t.ReplicationFactor < -1 {
 		return errors.New("topics.replication_factor: must be -1 (broker default) or at least 1")
+	}
+	if t.MinInsyncReplicas < 0 || (t.ReplicationFactor > 0 && t.MinInsyncReplicas > t.ReplicationFactor) {
+		return errors.New("topics.min_insync_replicas: must be 0 (broker default) or between 1 and topics.replication_factor")
 	}
 	return nil
 }
