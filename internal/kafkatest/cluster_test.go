@@ -16,10 +16,10 @@ var shared = NewShared(Options{Nodes: 3})
 
 func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
 
-// TestKillAndRestartMovesLeadership kills a partition's leader, sees
+// TestRealKillAndRestartMovesLeadership kills a partition's leader, sees
 // another broker take over and the record written before the kill still
 // read, then restarts the node on its data.
-func TestKillAndRestartMovesLeadership(t *testing.T) {
+func TestRealKillAndRestartMovesLeadership(t *testing.T) {
 	c := shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -18,11 +18,11 @@ var real = kafkatest.NewShared(kafkatest.Options{Nodes: 3})
 
 func TestMain(m *testing.M) { os.Exit(real.Main(m)) }
 
-// TestApplyOnRealCluster checks, with DescribeConfigs on a real broker,
+// TestRealTopicsApply checks, with DescribeConfigs on a real broker,
 // that every topic `topics apply` made has the replication and every
 // config it asked for (retention, cleanup policy, min ISR, and any other
 // the spec sets), and that a second apply changes nothing.
-func TestApplyOnRealCluster(t *testing.T) {
+func TestRealTopicsApply(t *testing.T) {
 	env := real.Get(t).Env(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
