@@ -4,62 +4,59 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
 
-// Shared is the one cluster of a test package's run: TestMain starts it
-// with Main, each test takes it with Get and works on its own topics and
-// groups.
+// Shared is the one cluster of a test package's run, shared by its tests,
+// each on its own topics and groups. The first Get starts it (so a run
+// that selects none of the tier's tests starts no JVM) and Main stops it.
 type Shared struct {
 	opts    Options
+	once    sync.Once
 	cluster *Cluster
-	skip    string
+	err     error
 }
 
-// NewShared returns a Shared that Main will start with o.
+// NewShared returns a Shared that starts a cluster with o.
 func NewShared(o Options) *Shared { return &Shared{opts: o} }
 
-// inCI is true where a missing broker must fail the run, not skip it.
-func inCI() bool { return os.Getenv("CI") == "true" }
-
-// Main starts the cluster, runs the tests and stops it; use it as
-// `func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }`. Without the
-// broker installed the tests skip, saying how to install it, except under
-// CI=true, where that is a failure; a cluster that does not start is
-// always a failure.
+// Main runs the tests and then stops the cluster and removes its
+// directory: `func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }`.
+// The nodes also die with the test process if it is killed (Pdeathsig).
 func (s *Shared) Main(m *testing.M) int {
-	if lib, ok := Installed(); !ok {
-		if inCI() {
-			fmt.Fprintf(os.Stderr, "FAIL: the Kafka broker for the realkafka tier is not installed in %s (CI=true); install it with: %s\n", lib, Install)
-			return 1
+	defer func() {
+		if s.cluster != nil {
+			s.cluster.Stop()
 		}
-		s.skip = "real Kafka not installed; install it with: " + Install
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	start := time.Now()
-	c, err := Start(ctx, s.opts)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: starting a %d-node Kafka cluster: %v\n", max(s.opts.Nodes, 3), err)
-		return 1
-	}
-	defer c.Stop()
-	fmt.Fprintf(os.Stderr, "kafkatest: %d-node cluster up in %v at %v\n", len(c.nodes), time.Since(start).Round(time.Millisecond), c.Bootstrap())
-	s.cluster = c
+	}()
 	return m.Run()
 }
 
-// Get returns the running cluster, or skips t when the broker is not
-// installed. When t fails, the nodes' logs written during t are printed.
+// Get returns the running cluster. Without the broker installed it skips
+// t, saying how to install it, except under CI=true, where that fails t;
+// a cluster that does not start always fails t. When t fails, the nodes'
+// logs written during t are printed.
 func (s *Shared) Get(t testing.TB) *Cluster {
 	t.Helper()
-	if s.skip != "" {
-		t.Skip(s.skip)
+	if lib, ok := Installed(); !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the Kafka broker for the realkafka tier is not installed in %s (CI=true); install it with: %s", lib, Install)
+		}
+		t.Skip("real Kafka not installed; install it with: " + Install)
 	}
-	if s.cluster == nil {
-		t.Fatal("kafkatest: no cluster: call Shared.Main from TestMain")
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		start := time.Now()
+		s.cluster, s.err = Start(ctx, s.opts)
+		if s.err == nil {
+			fmt.Fprintf(os.Stderr, "kafkatest: %d-node cluster up in %v at %v\n", len(s.cluster.nodes), time.Since(start).Round(time.Millisecond), s.cluster.Bootstrap())
+		}
+	})
+	if s.err != nil {
+		t.Fatalf("starting a Kafka cluster: %v", s.err)
 	}
 	// A test before this one may have left a node down or paused.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
