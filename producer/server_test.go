@@ -87,7 +87,9 @@ func checkPiqueAbsentFieldsAreNull(t *testing.T, r *rig) {
 	}
 }
 
-func TestProductAgentsWebhookBecomesRecord(t *testing.T) { checkProductAgentsWebhookBecomesRecord(t, newRig(t, nil)) }
+func TestProductAgentsWebhookBecomesRecord(t *testing.T) {
+	checkProductAgentsWebhookBecomesRecord(t, newRig(t, nil))
+}
 
 // checkProductAgentsWebhookBecomesRecord is the contract assertion, shared with the real-Kafka tier.
 func checkProductAgentsWebhookBecomesRecord(t *testing.T, r *rig) {
@@ -132,7 +134,9 @@ func checkProductAgentsWebhookBecomesRecord(t *testing.T, r *rig) {
 	}
 }
 
-func TestUnknownPiqueTypeGoesToUnrouted(t *testing.T) { checkUnknownPiqueTypeGoesToUnrouted(t, newRig(t, nil)) }
+func TestUnknownPiqueTypeGoesToUnrouted(t *testing.T) {
+	checkUnknownPiqueTypeGoesToUnrouted(t, newRig(t, nil))
+}
 
 // checkUnknownPiqueTypeGoesToUnrouted is the contract assertion, shared with the real-Kafka tier.
 func checkUnknownPiqueTypeGoesToUnrouted(t *testing.T, r *rig) {
