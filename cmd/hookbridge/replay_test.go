@@ -36,7 +36,9 @@ func newReplayFixtureOn(t *testing.T, env *testkit.Env) *replayFixture {
 	t.Setenv("HOOKBRIDGE_KAFKA_BROKERS", strings.Join(env.Config.Kafka.Brokers, ","))
 	t.Setenv("HOOKBRIDGE_SCHEMA_REGISTRY_URL", env.Config.SchemaRegistry.URL)
 	f := &replayFixture{env: env, topic: env.Config.Topics.Pique(),
-		base: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+		// Recent times: a real broker deletes records older than the
+		// topic's retention by their timestamps.
+		base: time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)}
 	prod := env.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	f.adm = kadm.NewClient(env.Client(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
