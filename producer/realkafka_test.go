@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookbridge/hookbridge/internal/kafkatest"
+	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
@@ -137,4 +138,70 @@ func firstAppearances(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// TestRealLeaderFailoverUnderLoad posts both sources from 16 connections
+// each while the leader of a partition being written is SIGKILLed (and
+// restarted), then another broker hangs (SIGSTOP) for 10 s. Every webhook
+// answered 2xx must be in Kafka; every Pique webhook not stored got 503
+// with Retry-After; Product Agents is never refused (its spool has room);
+// no request takes longer than the ack deadline + 1 s.
+func TestRealLeaderFailoverUnderLoad(t *testing.T) {
+	c := real.Get(t)
+	const ackDeadline = 5 * time.Second
+	fr := newFaultRig(t, faultSetup{env: c.Env(t), ackDeadline: ackDeadline})
+	fr.waitReady(t, http.StatusOK)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := newLoader(fr.url, fr.secret, fr.token)
+	l.pace = 50 * time.Millisecond
+	l.run(500, 16, 2000)
+	defer l.halt()
+	served := func(n int) func() bool {
+		return func() bool { return l.count(func(a answer) bool { return a.code/100 == 2 }) >= n }
+	}
+
+	testkit.Eventually(t, 30*time.Second, "the load is acknowledged", served(200))
+	leader, err := c.LeaderOf(ctx, fr.env.Config.Topics.Pique(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(leader)
+	killed := time.Now()
+	n := len(l.snapshot())
+	testkit.Eventually(t, 60*time.Second, "webhooks are acknowledged again after the leader died", served(n+200))
+	if err := c.Restart(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	hung := c.Nodes()[0].ID
+	if hung == leader {
+		hung = c.Nodes()[1].ID
+	}
+	if err := c.Pause(hung); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	time.Sleep(10 * time.Second) // the fault's length: a broker hung for 10 s
+	if err := c.Resume(hung); err != nil {
+		t.Fatal(err)
+	}
+	n = len(l.snapshot())
+	testkit.Eventually(t, 60*time.Second, "webhooks are acknowledged after the hung broker resumed", served(n+200))
+	answers := l.halt()
+	fr.waitDrained(t)
+
+	for _, a := range answers {
+		took := a.end.Sub(a.start)
+		switch {
+		case a.code == 0:
+			t.Errorf("%s %s: no answer", a.source, a.eventID)
+		case a.code/100 != 2 && (a.source != "pique" || a.code != http.StatusServiceUnavailable || a.retryAfter == ""):
+			t.Errorf("%s %s: %d (Retry-After %q); only Pique may be refused, with 503 and Retry-After", a.source, a.eventID, a.code, a.retryAfter)
+		case took > ackDeadline+time.Second:
+			t.Errorf("%s %s answered %d after %v, over the ack deadline %v + 1s", a.source, a.eventID, a.code, took, ackDeadline)
+		}
+	}
+	acked := checkAcknowledgedInKafka(t, fr.env, answers)
+	t.Logf("leader %d killed at +0s, broker %d hung at +%v for 10s: %d requests, %d acknowledged, all in Kafka: %v",
+		leader, hung, paused.Sub(killed).Round(time.Second), len(answers), acked, tally(answers))
 }
