@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,6 +45,12 @@ const (
 	// records are flushed and before it ends: it prints "IN_TXN" and
 	// waits for a line on stdin.
 	holdEnv = "HOOKBRIDGE_TEST_DEDUPE_HOLD"
+	// protocolEnv runs the member under the KIP-848 consumer group
+	// protocol (the broker assigns partitions).
+	protocolEnv = "HOOKBRIDGE_TEST_DEDUPE_KIP848"
+	// txnTimeoutEnv sets the member's transaction timeout: how long the
+	// broker keeps the transaction of a dead member open.
+	txnTimeoutEnv = "HOOKBRIDGE_TEST_DEDUPE_TXN_TIMEOUT"
 )
 
 // TestHelperDedupeMember is not a test: the tests below run the test
@@ -75,6 +82,9 @@ func runMember() error {
 		Window: 7 * 24 * time.Hour, MaxIDsPerPartition: 1_000_000, TransactionalID: os.Getenv(memberEnv),
 		TransactionTimeout: 10 * time.Second, MaxBatch: 500,
 	}
+	if d, err := time.ParseDuration(os.Getenv(txnTimeoutEnv)); err == nil {
+		c.TransactionTimeout = d
+	}
 	if os.Getenv(holdEnv) != "" {
 		var once sync.Once
 		c.beforeEnd = func() error {
@@ -84,6 +94,9 @@ func runMember() error {
 			})
 			return nil
 		}
+	}
+	if os.Getenv(protocolEnv) != "" {
+		kopts = append(kopts, kgo.ServerSideBalancer())
 	}
 	if os.Getenv("HOOKBRIDGE_TEST_KGO_LOG") != "" {
 		kopts = append(kopts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)))
@@ -109,15 +122,19 @@ type member struct {
 	done  chan error
 }
 
-func startMember(t *testing.T, env *testkit.Env, group, txnID string, hold bool) *member {
+func startMember(t *testing.T, env *testkit.Env, proto, group, txnID string, hold bool, extraEnv ...string) *member {
 	t.Helper()
 	m := &member{id: txnID, logs: testkit.NewLogBuffer(t), inTxn: make(chan struct{}), done: make(chan error, 1)}
 	m.cmd = exec.Command(os.Args[0], "-test.run=^TestHelperDedupeMember$", "-test.count=1")
 	m.cmd.Env = append(os.Environ(), memberEnv+"="+txnID, groupEnv+"="+group,
 		"HOOKBRIDGE_KAFKA_BROKERS="+strings.Join(env.Config.Kafka.Brokers, ","),
 		"HOOKBRIDGE_TOPIC_PREFIX="+env.Config.Topics.Prefix)
+	m.cmd.Env = append(m.cmd.Env, extraEnv...)
 	if hold {
 		m.cmd.Env = append(m.cmd.Env, holdEnv+"=1")
+	}
+	if proto == kafkatest.ConsumerProtocol {
+		m.cmd.Env = append(m.cmd.Env, protocolEnv+"=1")
 	}
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := m.cmd.StdoutPipe()
@@ -187,60 +204,97 @@ func (m *member) stop(t *testing.T) error {
 	}
 }
 
-// TestRealDedupeExactlyOnceThroughCrashesAndCoordinatorLoss runs three
-// dedupe members on a stream with duplicates. One is SIGKILLed inside a
-// transaction (its outputs flushed, not committed) and another member
-// joins; then the broker coordinating a member's transactional id is
-// SIGKILLed while that member is inside a transaction. At the end every
-// event id is in the deduped topics exactly once (read_committed), and a
-// member started after all others stopped restores the seen ids from the
-// changelog: duplicates posted then are dropped.
-func TestRealDedupeExactlyOnceThroughCrashesAndCoordinatorLoss(t *testing.T) {
+// firstInTxn waits until one of the holding members sits inside a
+// transaction and returns it (which member gets partitions is the group's
+// choice, and under KIP-848 the broker's).
+func firstInTxn(t *testing.T, ms ...*member) *member {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		for _, m := range ms {
+			select {
+			case <-m.inTxn:
+				return m
+			default:
+			}
+		}
+		select {
+		case <-deadline:
+			t.Fatal("no member reached the end of a transaction within 60s")
+		case <-time.After(20 * time.Millisecond): // polling interval
+		}
+	}
+}
+
+// restartExited restarts, on the same transactional id, members whose
+// transaction could not end and which exited asking to be restarted, as
+// their pods' restarts would.
+func restartExited(t *testing.T, env *testkit.Env, proto, group string, ms []*member) []*member {
+	t.Helper()
+	out := slices.Clone(ms)
+	for i, m := range ms {
+		if err, exited := m.exited(); exited {
+			t.Logf("member %s exited (%v); restarting it", m.id, err)
+			out[i] = startMember(t, env, proto, group, m.id, false)
+		}
+	}
+	return out
+}
+
+func waitProtocol(t *testing.T, c *kafkatest.Cluster, group, proto string) {
+	t.Helper()
+	testkit.Eventually(t, 30*time.Second, "the group runs under the "+proto+" protocol", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		got, _ := c.GroupProtocol(ctx, group)
+		return got == proto
+	})
+}
+
+// TestRealDedupeExactlyOnceThroughCrashes runs three dedupe members on a
+// stream with duplicates; the first to be inside a transaction (its
+// outputs flushed, not committed) is SIGKILLed, and another member joins.
+// Every event id is in the deduped topics exactly once (read_committed),
+// in input order, and a member started after all others stopped restores
+// the seen ids from the changelog: duplicates posted then are dropped.
+func TestRealDedupeExactlyOnceThroughCrashes(t *testing.T) {
+	kafkatest.EachProtocol(t, testRealDedupeExactlyOnceThroughCrashes)
+}
+
+func testRealDedupeExactlyOnceThroughCrashes(t *testing.T, proto string) {
 	c := real.Get(t)
 	env := c.Env(t)
 	group := env.Config.Topics.Prefix + "dedupe"
 	g := realStream(11)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-
-	a := startMember(t, env, group, group+"-a", true)
-	b := startMember(t, env, group, group+"-b", false)
-	cm := startMember(t, env, group, group+"-c", false)
-	produceAll(t, env, g.batch(t, env, 300, 0.3))
-
-	// a dies inside a transaction: its flushed records must never be read.
-	a.waitInTxn(t)
-	a.kill()
-	produceAll(t, env, g.batch(t, env, 300, 0.3))
-	d := startMember(t, env, group, group+"-d", true)
-	produceAll(t, env, g.batch(t, env, 300, 0.3))
-
-	// d's transaction coordinator dies while d is inside a transaction.
-	d.waitInTxn(t)
-	coord, err := c.CoordinatorOf(ctx, kafkatest.Transaction, d.id)
-	if err != nil {
-		t.Fatal(err)
+	// The member killed inside a transaction leaves it open for 20 s, and
+	// with it the last stable offset of the changelog partitions it wrote:
+	// the partitions it owned change hands twice in that time (to a
+	// survivor, then to the member that joins), so a restore must not stop
+	// at that offset.
+	slow := txnTimeoutEnv + "=20s"
+	ms := []*member{
+		startMember(t, env, proto, group, group+"-a", true, slow),
+		startMember(t, env, proto, group, group+"-b", true, slow),
+		startMember(t, env, proto, group, group+"-c", true, slow),
 	}
-	c.Kill(coord)
-	d.release()
 	produceAll(t, env, g.batch(t, env, 300, 0.3))
-	waitCaughtUp(t, env, group)
-	if err := c.Heal(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// A member whose transaction could not end exits, asking to be
-	// restarted; restart it on the same transactional id, as its pod's
-	// restart would.
-	members := []*member{b, cm, d}
-	for i, m := range members {
-		if err, exited := m.exited(); exited {
-			t.Logf("member %s exited (%v); restarting it", m.id, err)
-			members[i] = startMember(t, env, group, m.id, false)
+	waitProtocol(t, c, group, proto)
+
+	dead := firstInTxn(t, ms...)
+	dead.kill()
+	var live []*member
+	for _, m := range ms {
+		if m != dead {
+			m.release()
+			live = append(live, m)
 		}
 	}
-	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	produceAll(t, env, g.batch(t, env, 300, 0.3))
+	live = append(live, startMember(t, env, proto, group, group+"-d", false))
+	produceAll(t, env, g.batch(t, env, 300, 0.3))
 	waitCaughtUp(t, env, group)
-	for _, m := range members {
+	for _, m := range live {
+		m.release()
 		if err := m.stop(t); err != nil {
 			t.Errorf("member %s: %v", m.id, err)
 		}
@@ -248,7 +302,7 @@ func TestRealDedupeExactlyOnceThroughCrashesAndCoordinatorLoss(t *testing.T) {
 
 	// A fresh member owns every partition and knows the seen ids only from
 	// the changelog: a stream of nothing but duplicates adds nothing.
-	e := startMember(t, env, group, group+"-e", false)
+	e := startMember(t, env, proto, group, group+"-e", false)
 	produceAll(t, env, g.batch(t, env, 300, 1.0))
 	waitCaughtUp(t, env, group)
 	if err := e.stop(t); err != nil {
@@ -259,23 +313,97 @@ func TestRealDedupeExactlyOnceThroughCrashesAndCoordinatorLoss(t *testing.T) {
 	checkOutputOrder(t, env)
 }
 
+// TestRealDedupeTxnCoordinatorLoss SIGKILLs the broker coordinating a
+// member's transactional id while the member is inside a transaction.
+// Members whose transaction then cannot end exit and are restarted on
+// their transactional id; every id must still be emitted exactly once.
+func TestRealDedupeTxnCoordinatorLoss(t *testing.T) {
+	kafkatest.EachProtocol(t, testRealDedupeTxnCoordinatorLoss)
+}
+
+func testRealDedupeTxnCoordinatorLoss(t *testing.T, proto string) {
+	c := real.Get(t)
+	env := c.Env(t)
+	group := env.Config.Topics.Prefix + "dedupe"
+	g := realStream(13)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ms := []*member{
+		startMember(t, env, proto, group, group+"-a", true),
+		startMember(t, env, proto, group, group+"-b", true),
+	}
+	produceAll(t, env, g.batch(t, env, 300, 0.3))
+	waitProtocol(t, c, group, proto)
+	in := firstInTxn(t, ms...)
+	coord, err := c.CoordinatorOf(ctx, kafkatest.Transaction, in.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(coord)
+	for _, m := range ms {
+		m.release()
+	}
+	// Restart members that exit, as Kubernetes would, until the end.
+	var mu sync.Mutex
+	done := make(chan struct{})
+	supervised := make(chan struct{})
+	go func() {
+		defer close(supervised)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond): // polling interval
+			}
+			mu.Lock()
+			ms = restartExited(t, env, proto, group, ms)
+			mu.Unlock()
+		}
+	}()
+	produceAll(t, env, g.batch(t, env, 300, 0.3))
+	waitCaughtUp(t, env, group)
+	if err := c.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	produceAll(t, env, g.batch(t, env, 200, 0.3))
+	waitCaughtUp(t, env, group)
+	close(done)
+	<-supervised
+	for _, m := range ms {
+		if err := m.stop(t); err != nil {
+			t.Errorf("member %s: %v", m.id, err)
+		}
+	}
+	waitNoOpenTransactions(t, env)
+	checkExactlyOnce(t, g.want(), outputIDs(t, env))
+	checkOutputOrder(t, env)
+	if t.Failed() {
+		dumpOutputs(t, env)
+	}
+}
+
 // TestRealDedupeZombieIsFenced hangs a member (SIGSTOP) inside a
 // transaction until the group gave its partitions to another member and
 // that member processed them, then wakes it (SIGCONT): the zombie must be
 // fenced, and the deduped topics hold every id once, in input order.
 func TestRealDedupeZombieIsFenced(t *testing.T) {
+	kafkatest.EachProtocol(t, testRealDedupeZombieIsFenced)
+}
+
+func testRealDedupeZombieIsFenced(t *testing.T, proto string) {
 	c := real.Get(t)
 	env := c.Env(t)
 	group := env.Config.Topics.Prefix + "dedupe"
 	g := realStream(12)
 
-	z := startMember(t, env, group, group+"-zombie", true)
+	z := startMember(t, env, proto, group, group+"-zombie", true)
 	produceAll(t, env, g.batch(t, env, 400, 0.3))
+	waitProtocol(t, c, group, proto)
 	z.waitInTxn(t)
 	if err := z.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	other := startMember(t, env, group, group+"-other", false)
+	other := startMember(t, env, proto, group, group+"-other", false)
 	produceAll(t, env, g.batch(t, env, 200, 0.3))
 	// The group can only commit every partition once the zombie's session
 	// ended and other took its partitions over.

@@ -133,13 +133,19 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	return c, c.WaitHealthy(ctx)
 }
 
-// clusterID is a random Kafka Uuid in its text form (URL-safe base64).
+// clusterID is a random Kafka Uuid in its text form (URL-safe base64);
+// like Kafka's own, never one starting with '-', which tools would take
+// for a flag.
 func clusterID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
+	for {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' {
+			return id, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // freePorts returns n distinct free loopback addresses.
@@ -288,6 +294,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 		}
 	}
 	var last error
+	relaunches := 0
 	for {
 		last = nil
 		for _, n := range running {
@@ -300,8 +307,18 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 			return nil
 		}
 		for _, n := range running {
-			if !n.Running() {
+			if n.Running() {
+				continue
+			}
+			// Its port may have been taken while it was down (an outgoing
+			// connection's ephemeral port): try again, a few times.
+			if relaunches >= 3 || !strings.Contains(c.Logs(nil, 40), "Address already in use") {
 				return fmt.Errorf("kafkatest: node %d exited while starting: %v", n.ID, last)
+			}
+			relaunches++
+			time.Sleep(time.Second) // give the port's borrower time to let go
+			if err := c.launch(n); err != nil {
+				return err
 			}
 		}
 		select {
@@ -403,4 +420,29 @@ func (c *Cluster) CoordinatorOf(ctx context.Context, kind CoordinatorKind, id st
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// GroupProtocol returns the protocol a group with members runs under
+// (ConsumerProtocol or ClassicProtocol), as its coordinator reports it, or
+// "" while it has no members.
+func (c *Cluster) GroupProtocol(ctx context.Context, group string) (string, error) {
+	cl, err := c.Client()
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if dcg, err := adm.DescribeConsumerGroups(ctx, group); err == nil {
+		if g, ok := dcg[group]; ok && g.Err == nil && len(g.Members) > 0 {
+			return ConsumerProtocol, nil
+		}
+	}
+	dg, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return "", err
+	}
+	if g, ok := dg[group]; ok && g.Err == nil && len(g.Members) > 0 {
+		return ClassicProtocol, nil
+	}
+	return "", nil
 }

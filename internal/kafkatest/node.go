@@ -87,7 +87,7 @@ func (c *Cluster) format(ctx context.Context, n *Node, clusterID string, o Optio
 	if err != nil {
 		return err
 	}
-	cmd := c.javaCmd(n, "kafka.tools.StorageTool", "format", "-t", clusterID, "-c", path)
+	cmd := c.javaCmd(n, "kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "--config="+path)
 	cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

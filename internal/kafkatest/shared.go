@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +51,13 @@ func (s *Shared) Get(t testing.TB) *Cluster {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		start := time.Now()
-		s.cluster, s.err = Start(ctx, s.opts)
+		// A port picked free can be taken (by an outgoing connection's
+		// ephemeral port) before the broker binds it: pick again.
+		for range 3 {
+			if s.cluster, s.err = Start(ctx, s.opts); s.err == nil || !strings.Contains(s.err.Error(), "Address already in use") {
+				break
+			}
+		}
 		if s.err == nil {
 			fmt.Fprintf(os.Stderr, "kafkatest: %d-node cluster up in %v at %v\n", len(s.cluster.nodes), time.Since(start).Round(time.Millisecond), s.cluster.Bootstrap())
 		}
@@ -71,4 +78,19 @@ func (s *Shared) Get(t testing.TB) *Cluster {
 		}
 	})
 	return s.cluster
+}
+
+// The consumer group protocols of Kafka 4: the classic one (JoinGroup and
+// SyncGroup, the client assigns) and KIP-848's (the broker assigns, via
+// ConsumerGroupHeartbeat; franz-go's kgo.ServerSideBalancer).
+const (
+	ClassicProtocol  = "classic"
+	ConsumerProtocol = "consumer"
+)
+
+// EachProtocol runs test as a subtest under each group protocol.
+func EachProtocol(t *testing.T, test func(t *testing.T, protocol string)) {
+	for _, p := range []string{ClassicProtocol, ConsumerProtocol} {
+		t.Run(p, func(t *testing.T) { test(t, p) })
+	}
 }
