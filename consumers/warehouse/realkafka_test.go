@@ -21,7 +21,11 @@ import (
 
 var real = kafkatest.NewShared(kafkatest.Options{Nodes: 3})
 
-func TestMain(m *testing.M) { os.Exit(real.Main(m)) }
+func TestMain(m *testing.M) {
+	code := real.Main(m)
+	stopWeed()
+	os.Exit(code)
+}
 
 // whMember is one warehouse group member run by the shared runner.
 type whMember struct {
