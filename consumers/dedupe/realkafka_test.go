@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +52,7 @@ const (
 	// txnTimeoutEnv sets the member's transaction timeout: how long the
 	// broker keeps the transaction of a dead member open.
 	txnTimeoutEnv = "HOOKBRIDGE_TEST_DEDUPE_TXN_TIMEOUT"
+	maxBatchEnv   = "HOOKBRIDGE_TEST_DEDUPE_MAX_BATCH" // default 500 in tests
 )
 
 // TestHelperDedupeMember is not a test: the tests below run the test
@@ -81,6 +83,9 @@ func runMember() error {
 		Group: os.Getenv(groupEnv), Topics: tc.Raw(), Output: tc.Deduped, Changelog: topics.DedupeChangelog,
 		Window: 7 * 24 * time.Hour, MaxIDsPerPartition: 1_000_000, TransactionalID: os.Getenv(memberEnv),
 		TransactionTimeout: 10 * time.Second, MaxBatch: 500,
+	}
+	if n, err := strconv.Atoi(os.Getenv(maxBatchEnv)); err == nil {
+		c.MaxBatch = n
 	}
 	if d, err := time.ParseDuration(os.Getenv(txnTimeoutEnv)); err == nil {
 		c.TransactionTimeout = d
@@ -519,4 +524,27 @@ func dumpOutputs(t *testing.T, env *testkit.Env) {
 		}
 		t.Logf("%s uncommitted view: %v; committed per partition: %v", out, counts, committed)
 	}
+}
+
+// TestRealDedupeFigures measures one dedupe member on the real cluster
+// (transactions, RF 3, min ISR 2) for docs/benchmarks.md: events/s from a
+// backlog. It runs only with HOOKBRIDGE_REAL_BENCH=1.
+func TestRealDedupeFigures(t *testing.T) {
+	if os.Getenv("HOOKBRIDGE_REAL_BENCH") == "" {
+		t.Skip("figures for docs/benchmarks.md: set HOOKBRIDGE_REAL_BENCH=1")
+	}
+	c := real.Get(t)
+	env := c.Env(t)
+	group := env.Config.Topics.Prefix + "dedupe"
+	g := realStream(21)
+	const n = 60_000
+	produceAll(t, env, g.batch(t, env, n, 0.1))
+	cpu0, start := c.CPU(), time.Now()
+	m := startMember(t, env, kafkatest.ClassicProtocol, group, group+"-bench", false, maxBatchEnv+"=10000") // the production default
+	waitCaughtUp(t, env, group)
+	took := time.Since(start)
+	brokerCPU := c.CPU() - cpu0
+	_ = m.stop(t)
+	fmt.Printf("FIGURE dedupe: %d input records (10%% duplicates) in %v = %.0f events/s (incl. group join and restore), broker CPU %.0f%% of one core\n",
+		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), 100*brokerCPU.Seconds()/took.Seconds())
 }
