@@ -466,9 +466,10 @@ func waitNoOpenTransactions(t *testing.T, env *testkit.Env) {
 	})
 }
 
-// realStream is newStreamGen with record times of the last hour: a real
-// broker deletes records older than the topic's retention (7 days) by
-// their timestamps within a minute of starting, which kfake never does.
+// realStream is newStreamGen with record times from an hour ago, one
+// second apart: a real broker deletes records older than the topic's
+// retention (7 days) by their timestamps within a minute of starting, and
+// refuses ones more than an hour ahead; kfake does neither.
 func realStream(seed uint64) *streamGen {
 	g := newStreamGen(seed)
 	g.at = time.Now().Add(-time.Hour)
@@ -536,8 +537,11 @@ func TestRealDedupeFigures(t *testing.T) {
 	c := real.Get(t)
 	env := c.Env(t)
 	group := env.Config.Topics.Prefix + "dedupe"
-	g := realStream(21)
 	const n = 60_000
+	g := realStream(21)
+	// One second apart, ending in the past: a real broker refuses
+	// timestamps over an hour ahead (log.message.timestamp.after.max.ms).
+	g.at = time.Now().Add(-(n + 3600) * time.Second)
 	produceAll(t, env, g.batch(t, env, n, 0.1))
 	cpu0, start := c.CPU(), time.Now()
 	m := startMember(t, env, kafkatest.ClassicProtocol, group, group+"-bench", false, maxBatchEnv+"=10000") // the production default
