@@ -37,7 +37,12 @@ type rig struct {
 // newRig starts a receiver; tweak may change its options before it starts.
 func newRig(t *testing.T, tweak func(*Options)) *rig {
 	t.Helper()
-	env := testkit.Start(t)
+	return newRigOn(t, testkit.Start(t), tweak)
+}
+
+// newRigOn is newRig in front of env's Kafka (in-process or real).
+func newRigOn(t *testing.T, env *testkit.Env, tweak func(*Options)) *rig {
+	t.Helper()
 	r := &rig{env: env, secret: sample.NewSvixSecret(), token: sample.NewToken(), health: &health.Checks{}, metrics: prometheus.NewRegistry()}
 	rc := env.Config.Receiver
 	rc.Pique.Secrets = []config.Secret{config.Secret(r.secret)}

@@ -12,8 +12,10 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-func TestPiqueWebhookBecomesRecord(t *testing.T) {
-	r := newRig(t, nil)
+func TestPiqueWebhookBecomesRecord(t *testing.T) { checkPiqueWebhookBecomesRecord(t, newRig(t, nil)) }
+
+// checkPiqueWebhookBecomesRecord is the contract assertion, shared with the real-Kafka tier.
+func checkPiqueWebhookBecomesRecord(t *testing.T, r *rig) {
 	body := []byte(`{"type":"decision.made","decision":{"id":"dec-1","action":"cart_abandonment",` +
 		`"reason":"Added \"Summer Dress\" to cart — <b>left</b> without purchasing.","llmReasoning":"Zoë spent 4 minutes 🛒"},` +
 		`"session":{"visitorId":"vis-9","email":"zoe@example.com","eventCount":12,"durationSeconds":245,"productsViewed":3,"cartItems":["Summer Dress","Café Mug"]},` +
@@ -61,8 +63,10 @@ func TestPiqueWebhookBecomesRecord(t *testing.T) {
 	}
 }
 
-func TestPiqueAbsentFieldsAreNull(t *testing.T) {
-	r := newRig(t, nil)
+func TestPiqueAbsentFieldsAreNull(t *testing.T) { checkPiqueAbsentFieldsAreNull(t, newRig(t, nil)) }
+
+// checkPiqueAbsentFieldsAreNull is the contract assertion, shared with the real-Kafka tier.
+func checkPiqueAbsentFieldsAreNull(t *testing.T, r *rig) {
 	body := []byte(`{"type":"decision.made","decision":{"action":"gentle_nudge"}}`)
 	if resp := r.postPique(t, "msg_only", body); resp.code != http.StatusOK {
 		t.Fatalf("answer: %d %v", resp.code, resp.body)
@@ -84,7 +88,11 @@ func TestPiqueAbsentFieldsAreNull(t *testing.T) {
 }
 
 func TestProductAgentsWebhookBecomesRecord(t *testing.T) {
-	r := newRig(t, nil)
+	checkProductAgentsWebhookBecomesRecord(t, newRig(t, nil))
+}
+
+// checkProductAgentsWebhookBecomesRecord is the contract assertion, shared with the real-Kafka tier.
+func checkProductAgentsWebhookBecomesRecord(t *testing.T, r *rig) {
 	body, id := sample.NewGenerator(7).ProductAgents(time.Now())
 	if resp := r.postAgents(t, body); resp.code != http.StatusOK || resp.body["event_id"] != id {
 		t.Fatalf("answer: %d %v", resp.code, resp.body)
@@ -127,7 +135,11 @@ func TestProductAgentsWebhookBecomesRecord(t *testing.T) {
 }
 
 func TestUnknownPiqueTypeGoesToUnrouted(t *testing.T) {
-	r := newRig(t, nil)
+	checkUnknownPiqueTypeGoesToUnrouted(t, newRig(t, nil))
+}
+
+// checkUnknownPiqueTypeGoesToUnrouted is the contract assertion, shared with the real-Kafka tier.
+func checkUnknownPiqueTypeGoesToUnrouted(t *testing.T, r *rig) {
 	body := []byte(`{"type":"decision.revoked","decision":{"id":"dec-7"}}`)
 	if resp := r.postPique(t, "msg_7", body); resp.code != http.StatusOK || resp.body["status"] != outcomeUnrouted {
 		t.Fatalf("answer: %d %v", resp.code, resp.body)

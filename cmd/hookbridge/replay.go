@@ -126,15 +126,29 @@ func refuseActive(ctx context.Context, adm *kadm.Client, group string) error {
 	}
 	g, ok := described[group]
 	if !ok || errors.Is(g.Err, kerr.GroupIDNotFound) {
-		// No such group (Kafka 4 and kfake say so rather than describing
-		// it as Dead): nobody to overwrite the reset.
-		return nil
+		// No classic group (Kafka 4 and kfake say so rather than
+		// describing it as Dead); a KIP-848 group (group.protocol=consumer)
+		// is described only by ConsumerGroupDescribe.
+		return refuseActiveConsumerGroup(ctx, adm, group)
 	}
 	if g.Err != nil {
 		return fmt.Errorf("describing group %s: %w", group, g.Err)
 	}
 	if len(g.Members) > 0 {
 		return fmt.Errorf("group %s has %d active members (state %s): stop its consumers first (e.g. scale its Deployment to 0), then replay", group, len(g.Members), g.State)
+	}
+	return nil
+}
+
+// refuseActiveConsumerGroup refuses a KIP-848 group with members. A broker
+// without the API (kfake, Kafka before 4) has no such groups.
+func refuseActiveConsumerGroup(ctx context.Context, adm *kadm.Client, group string) error {
+	described, err := adm.DescribeConsumerGroups(ctx, group)
+	if err != nil {
+		return nil
+	}
+	if g, ok := described[group]; ok && g.Err == nil && len(g.Members) > 0 {
+		return fmt.Errorf("group %s has %d active members (consumer protocol, state %s): stop its consumers first (e.g. scale its Deployment to 0), then replay", group, len(g.Members), g.State)
 	}
 	return nil
 }

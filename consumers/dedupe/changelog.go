@@ -37,9 +37,9 @@ func changelogRecord(topic string, partition int32, h uint64, ts int64) *kgo.Rec
 const restoreIdleTimeout = 10 * time.Second
 
 // restore reads the changelog of one input partition from its start to its
-// last stable offset (read_committed) into s. The previous owner's last
-// transaction is settled by then: the group hands a partition over only
-// once the offsets committed in that transaction are stable (KIP-447).
+// last stable offset (read_committed) into s, once every transaction open
+// on it has ended (waitSettled): the previous owner's last transaction is
+// settled by then, and so is any a dead member left open.
 func restore(ctx context.Context, kopts []kgo.Opt, log *slog.Logger, changelog string, partition int32, s *seenSet) error {
 	adm, err := kgo.NewClient(kopts...)
 	if err != nil {
@@ -68,6 +68,9 @@ func restore(ctx context.Context, kopts []kgo.Opt, log *slog.Logger, changelog s
 	clp := partition % n
 	startOff, _ := starts.Lookup(changelog, clp)
 	endOff, _ := ends.Lookup(changelog, clp)
+	if endOff.Offset, err = waitSettled(ctx, ka, log, changelog, clp, endOff.Offset); err != nil {
+		return err
+	}
 	if endOff.Offset <= startOff.Offset {
 		return nil
 	}

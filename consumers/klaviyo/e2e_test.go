@@ -98,7 +98,12 @@ func TestForwarderEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
-	env := testkit.Start(t)
+	checkForwarderEndToEnd(t, testkit.Start(t))
+}
+
+// checkForwarderEndToEnd is TestForwarderEndToEnd on env's Kafka
+// (in-process or real).
+func checkForwarderEndToEnd(t *testing.T, env *testkit.Env) {
 	h := newHarness(t, harnessOptions{})
 	ctx := testContext(t, 60*time.Second)
 

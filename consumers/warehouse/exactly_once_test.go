@@ -42,8 +42,15 @@ func s3TestStore(t *testing.T) testStore {
 	}
 	srv := httptest.NewServer(gofakes3.New(backend).Server())
 	t.Cleanup(srv.Close)
+	return s3TestStoreAt(t, strings.TrimPrefix(srv.URL, "http://"), "warehouse")
+}
+
+// s3TestStoreAt is an S3Store under prefix in the bucket "lake" of the S3
+// server at endpoint (host:port, plain HTTP).
+func s3TestStoreAt(t *testing.T, endpoint, prefix string) testStore {
+	t.Helper()
 	s, err := NewS3Store(S3Options{
-		Endpoint: strings.TrimPrefix(srv.URL, "http://"), Bucket: "lake", Prefix: "warehouse",
+		Endpoint: endpoint, Bucket: "lake", Prefix: prefix,
 		Region: "us-east-1", PathStyle: true, SpoolDir: t.TempDir(),
 		Credentials: credentials.NewStaticV4("test-key", "test-secret", ""),
 	})
@@ -56,11 +63,11 @@ func s3TestStore(t *testing.T) testStore {
 	return testStore{Store: s, files: func(t *testing.T) string {
 		dir := t.TempDir()
 		ctx := context.Background()
-		for obj := range s.client.ListObjects(ctx, "lake", minio.ListObjectsOptions{Prefix: "warehouse/", Recursive: true}) {
+		for obj := range s.client.ListObjects(ctx, "lake", minio.ListObjectsOptions{Prefix: prefix + "/", Recursive: true}) {
 			if obj.Err != nil {
 				t.Fatal(obj.Err)
 			}
-			dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(obj.Key, "warehouse/")))
+			dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(obj.Key, prefix+"/")))
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				t.Fatal(err)
 			}

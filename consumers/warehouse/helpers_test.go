@@ -35,7 +35,12 @@ type kit struct {
 
 func newKit(t testing.TB) *kit {
 	t.Helper()
-	env := testkit.Start(t)
+	return newKitOn(t, testkit.Start(t))
+}
+
+// newKitOn is newKit on env's Kafka (in-process or real).
+func newKitOn(t testing.TB, env *testkit.Env) *kit {
+	t.Helper()
 	cl, err := connect.SchemaRegistry(env.Config.SchemaRegistry)
 	if err != nil {
 		t.Fatal(err)

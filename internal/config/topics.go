@@ -14,6 +14,10 @@ type Topics struct {
 	// MaxMessageBytes is the max.message.bytes `topics apply` sets: the
 	// largest record batch a topic takes (receiver.max_record_bytes must fit).
 	MaxMessageBytes ByteSize `yaml:"max_message_bytes"` // HOOKBRIDGE_TOPIC_MAX_MESSAGE_BYTES; default 3MiB
+	// MinInsyncReplicas is every topic's min.insync.replicas: how many
+	// replicas must have a record before an acks=all write (and so a 2xx)
+	// succeeds.
+	MinInsyncReplicas int `yaml:"min_insync_replicas"` // default 0: the broker's default
 }
 
 func (t *Topics) setDefaults() {
@@ -38,6 +42,9 @@ func (t *Topics) validate() error {
 	}
 	if t.MaxMessageBytes < 1<<20 {
 		return errors.New("topics.max_message_bytes: must be at least 1MiB")
+	}
+	if t.MinInsyncReplicas < 0 || (t.ReplicationFactor > 0 && t.MinInsyncReplicas > t.ReplicationFactor) {
+		return errors.New("topics.min_insync_replicas: must be 0 (broker default) or between 1 and topics.replication_factor")
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ package testkit
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,10 +52,19 @@ func Start(t testing.TB, opts ...kfake.Opt) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	reg := srfake.New()
-	t.Cleanup(reg.Close)
 
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	env := withRegistry(t, cfg)
+	env.Cluster = cluster
+	return env
+}
+
+// withRegistry starts an srfake registry for cfg's topics and registers
+// the schemas there.
+func withRegistry(t testing.TB, cfg *config.Config) *Env {
+	t.Helper()
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
 	cfg.SchemaRegistry.URL = reg.URL()
 	src, err := connect.SchemaRegistry(cfg.SchemaRegistry)
 	if err != nil {
@@ -65,7 +76,32 @@ func Start(t testing.TB, opts ...kfake.Opt) *Env {
 	if err := sch.Register(ctx, Subjects(cfg.Topics)); err != nil {
 		t.Fatal(err)
 	}
-	return &Env{Cluster: cluster, Registry: reg, Config: cfg, Schemas: sch}
+	return &Env{Registry: reg, Config: cfg, Schemas: sch}
+}
+
+// StartOn is Start on a real cluster at brokers: the topics get a prefix
+// of t's own, so tests sharing the cluster never see each other's records,
+// and are created by topics.Apply with the replication and min ISR that
+// tweak sets (Cluster is nil).
+func StartOn(t testing.TB, brokers []string, tweak func(*config.Topics)) *Env {
+	t.Helper()
+	cfg, err := config.Default(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Kafka.Brokers = brokers
+	cfg.Topics.Partitions = Partitions
+	cfg.Topics.Prefix = strings.NewReplacer("/", ".", "#", ".").Replace(t.Name()) + "." + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "."
+	if tweak != nil {
+		tweak(&cfg.Topics)
+	}
+	env := withRegistry(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := topics.Apply(ctx, kadm.NewClient(env.Client(t)), int16(cfg.Topics.ReplicationFactor), topics.Specs(cfg.Topics)); err != nil {
+		t.Fatalf("creating the topics on %v: %v", brokers, err)
+	}
+	return env
 }
 
 // Subjects maps each event kind to its subject under cfg's topic names.

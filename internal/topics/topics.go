@@ -24,30 +24,26 @@ type Spec struct {
 
 // Specs returns every topic hookbridge writes, as configured.
 func Specs(t config.Topics) []Spec {
-	retention := strconv.FormatInt(t.Retention.Milliseconds(), 10)
 	maxMessage := strconv.FormatInt(int64(t.MaxMessageBytes), 10)
-	deleteAfter := func(name string) Spec {
-		return Spec{Name: name, Partitions: int32(t.Partitions), Configs: map[string]*string{
-			"cleanup.policy":    kadm.StringPtr("delete"),
-			"retention.ms":      kadm.StringPtr(retention),
+	spec := func(name, cleanup string) Spec {
+		c := map[string]*string{
+			"cleanup.policy":    kadm.StringPtr(cleanup),
+			"retention.ms":      kadm.StringPtr(strconv.FormatInt(t.Retention.Milliseconds(), 10)),
 			"max.message.bytes": kadm.StringPtr(maxMessage),
-		}}
+		}
+		if t.MinInsyncReplicas > 0 {
+			c["min.insync.replicas"] = kadm.StringPtr(strconv.Itoa(t.MinInsyncReplicas))
+		}
+		return Spec{Name: name, Partitions: int32(t.Partitions), Configs: c}
 	}
 	// A changelog is compacted (the latest entry of each id wins) and also
 	// deleted past the retention: ids older than the dedupe window are
 	// useless, so keep topics.retention at least dedupe.window.
-	changelog := func(name string) Spec {
-		return Spec{Name: name, Partitions: int32(t.Partitions), Configs: map[string]*string{
-			"cleanup.policy":    kadm.StringPtr("compact,delete"),
-			"retention.ms":      kadm.StringPtr(retention),
-			"max.message.bytes": kadm.StringPtr(maxMessage),
-		}}
-	}
 	var specs []Spec
 	for _, raw := range t.Raw() {
-		specs = append(specs, deleteAfter(raw), deleteAfter(t.Deduped(raw)), changelog(DedupeChangelog(raw)))
+		specs = append(specs, spec(raw, "delete"), spec(t.Deduped(raw), "delete"), spec(DedupeChangelog(raw), "compact,delete"))
 	}
-	return append(specs, deleteAfter(t.Unrouted()), deleteAfter(t.DeadLetter()))
+	return append(specs, spec(t.Unrouted(), "delete"), spec(t.DeadLetter(), "delete"))
 }
 
 // DedupeChangelog is the topic where dedupe keeps the seen ids of a raw
