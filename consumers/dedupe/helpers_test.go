@@ -93,7 +93,11 @@ func waitCaughtUp(t testing.TB, env *testkit.Env, group string) {
 		}
 	}()
 	testkit.Eventually(t, 60*time.Second, "group "+group+" commits every input record", func() bool {
-		committed := env.Committed(t, group)
+		committed, err := env.FetchCommitted(t, group)
+		if err != nil {
+			behind = err.Error() // a broker of the group's coordinator may be down: poll again
+			return false
+		}
 		behind = ""
 		ends.Each(func(e kadm.ListedOffset) {
 			if at, ok := committed[e.Topic][e.Partition]; e.Offset > 0 && (!ok || at < e.Offset) && behind == "" {

@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -40,6 +41,17 @@ func (e *Env) Produce(t testing.TB, recs ...*kgo.Record) {
 // Committed returns a group's committed offsets, by topic and partition.
 func (e *Env) Committed(t testing.TB, group string) map[string]map[int32]int64 {
 	t.Helper()
+	out, err := e.FetchCommitted(t, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// FetchCommitted is Committed for a poll that outlasts a broker outage: an
+// error (a coordinator that is down, say) is returned, not fatal.
+func (e *Env) FetchCommitted(t testing.TB, group string) (map[string]map[int32]int64, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	offs, err := kadm.NewClient(e.Client(t)).FetchOffsets(ctx, group)
@@ -49,10 +61,10 @@ func (e *Env) Committed(t testing.TB, group string) map[string]map[int32]int64 {
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		// kfake's answer for a group that never committed; Kafka answers
 		// with no offsets.
-		return map[string]map[int32]int64{}
+		return map[string]map[int32]int64{}, nil
 	}
 	if err != nil {
-		t.Fatalf("fetching the committed offsets of group %s: %v", group, err)
+		return nil, fmt.Errorf("fetching the committed offsets of group %s: %w", group, err)
 	}
 	out := make(map[string]map[int32]int64)
 	offs.Each(func(o kadm.OffsetResponse) {
@@ -61,5 +73,5 @@ func (e *Env) Committed(t testing.TB, group string) map[string]map[int32]int64 {
 		}
 		out[o.Topic][o.Partition] = o.At
 	})
-	return out
+	return out, nil
 }
