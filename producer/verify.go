@@ -7,10 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
-
-	svix "github.com/svix/svix-webhooks/go"
 
 	"github.com/hookbridge/hookbridge/internal/config"
 )
@@ -28,46 +25,6 @@ type Verifier interface {
 
 // errUnauthorized is the cause of every verification failure.
 var errUnauthorized = errors.New("unauthorized")
-
-// svixVerifier checks Svix / Standard Webhooks signatures (svix-* or
-// webhook-* headers, 5-minute tolerance) against any of several secrets,
-// so a secret can be rotated without dropping webhooks.
-type svixVerifier struct{ hooks []*svix.Webhook }
-
-func newSvixVerifier(secrets []config.Secret) (*svixVerifier, error) {
-	v := &svixVerifier{}
-	for i, s := range secrets {
-		wh, err := svix.NewWebhook(s.Reveal())
-		if err != nil {
-			return nil, fmt.Errorf("secret %d is not a valid whsec_ secret (base64 after the prefix)", i)
-		}
-		v.hooks = append(v.hooks, wh)
-	}
-	if len(v.hooks) == 0 {
-		return nil, errors.New("no signing secret configured")
-	}
-	return v, nil
-}
-
-var svixHeaderNames = []string{"svix-id", "svix-timestamp", "svix-signature", "webhook-id", "webhook-timestamp", "webhook-signature"}
-
-func (v *svixVerifier) Verify(body []byte, h Headers) error {
-	hh := make(http.Header, 3)
-	for _, name := range svixHeaderNames {
-		if val := h.Get(name); val != "" {
-			hh.Set(name, val)
-		}
-	}
-	var last error
-	for _, wh := range v.hooks {
-		if last = wh.Verify(body, hh); last == nil {
-			return nil
-		}
-	}
-	// The Svix library's messages say which check failed (missing
-	// headers, too old, no matching signature) and hold no secret.
-	return fmt.Errorf("%w: svix signature: %s", errUnauthorized, strings.ToLower(last.Error()))
-}
 
 // tokenVerifier checks Authorization: Bearer <token> in constant time.
 type tokenVerifier struct{ want [32]byte }
