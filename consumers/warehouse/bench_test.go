@@ -132,7 +132,11 @@ func BenchmarkWriteParquetGo(b *testing.B) {
 	natives := nativesOf(b, k, evs)
 	p := &processor{}
 	var peak peakHeap
-	f := newFile("bench", t, 0, "t", 0, discardStaged{}, fileOptions{rowGroupBytes: 16 << 20, codec: newGroupCodec()})
+	opts := fileOptions{rowGroupBytes: 16 << 20, codec: newGroupCodec()}
+	f := newFile("bench", t, 0, "t", 0, opts)
+	if err := f.start(discardStaged{}, newWriter(t, opts)); err != nil {
+		b.Fatal(err)
+	}
 	r := &kgo.Record{Topic: "pique.decisions.v1.deduped"}
 	runtime.GC()
 	b.ReportAllocs()
@@ -143,7 +147,8 @@ func BenchmarkWriteParquetGo(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := f.add(row, size, int64(i)); err != nil {
+		f.add(row, size, int64(i))
+		if err := f.flushRows(); err != nil {
 			b.Fatal(err)
 		}
 		if i%16384 == 0 {

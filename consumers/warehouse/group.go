@@ -37,9 +37,15 @@ type Options struct {
 	// each open file holds at most about this much in memory.
 	RowGroupBytes int64
 	// MaxOpenFiles flushes a partition once it has this many files open
-	// (event hours × schema ids), bounding memory for late or replayed
-	// events spread over many hours; default 64.
+	// (each with a store file, a Parquet writer and up to RowGroupBytes of
+	// rows); default 64. A file opens once it holds BufferBytes /
+	// MaxOpenFiles of rows; before that its rows wait in memory.
 	MaxOpenFiles int
+	// BufferBytes flushes a partition once the rows of its files that are
+	// not open yet hold this much memory, which bounds what late or
+	// replayed events spread over many hours (many small files) cost;
+	// default 64 MiB.
+	BufferBytes int64
 	// CompressionLevel is the zstd level (1 fastest … 4 best); default 1.
 	CompressionLevel int
 	// Metrics, when set, gets the warehouse's own metrics.
@@ -61,6 +67,9 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxOpenFiles <= 0 {
 		o.MaxOpenFiles = 64
+	}
+	if o.BufferBytes <= 0 {
+		o.BufferBytes = 64 << 20
 	}
 	if o.CompressionLevel <= 0 {
 		o.CompressionLevel = 1
@@ -107,6 +116,7 @@ func newGroup(opts Options) (*group, error) {
 		catalog: newCatalog(opts.Schemas),
 		fileOpts: fileOptions{
 			rowGroupBytes: int(opts.RowGroupBytes),
+			streamBytes:   int(max(opts.BufferBytes/int64(opts.MaxOpenFiles), 64<<10)),
 			codec:         &zstd.Codec{Level: zstd.Level(opts.CompressionLevel), Concurrency: 1},
 		},
 		metrics: m,
