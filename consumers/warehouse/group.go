@@ -1,6 +1,7 @@
 package warehouse
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +10,11 @@ import (
 
 	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
 	promreg "github.com/hookbridge/hookbridge/internal/metrics"
+	"github.com/hookbridge/hookbridge/schemas/avrobin"
 )
 
 // Options configure the warehouse consumer group.
@@ -123,16 +126,31 @@ func newGroup(opts Options) (*group, error) {
 	}, nil
 }
 
-// decoded is one record value in goavro native form, with its table.
+// decoded is one record value with its table: in goavro native form, or
+// (built) already in the row builder.
 type decoded struct {
 	table  *table
 	native map[string]any
+	built  bool
 }
 
-// decode decodes value and finds its table. Errors retrying can fix (the
-// schema registry unreachable) are returned as they are; every other one
-// is an errPermanent.
-func (g *group) decode(ctx context.Context, value []byte) (decoded, error) {
+// decode decodes value and finds its table. A table with a decoder reads
+// the value straight into the row builder rb gives for its mapping;
+// anything that decoder does not take, goavro decodes, so errors and dead
+// letters are goavro's. Errors retrying can fix (the schema registry
+// unreachable) are returned as they are; every other one is an
+// errPermanent.
+func (g *group) decode(ctx context.Context, value []byte, rb func(*mapping) *rowBuilder) (decoded, error) {
+	var hdr sr.ConfluentHeader
+	if id, body, err := hdr.DecodeID(value); err == nil {
+		if t, err := g.catalog.table(ctx, id); err == nil && t.decoder != nil {
+			// The rows keep slices of the value until they are written.
+			r := avrobin.Reader{Buf: bytes.Clone(body)}
+			if t.decoder.decode(rb(t.mapping), &r, 0, 0) == nil && r.Done() {
+				return decoded{table: t, built: true}, nil
+			}
+		}
+	}
 	d, err := g.opts.Decoder.Decode(ctx, value)
 	if err != nil {
 		if consumers.Transient(err) {

@@ -126,7 +126,7 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 	var d decoded
 	err := retry(ctx, p.log, "decoding", func() error {
 		var err error
-		d, err = p.g.decode(ctx, r.Value)
+		d, err = p.g.decode(ctx, r.Value, p.builder)
 		return err
 	})
 	if err != nil {
@@ -135,7 +135,15 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 		}
 		return p.deadLetter(ctx, r, "undecodable", err)
 	}
-	at, ok := d.table.eventTime(d.native)
+	var (
+		at time.Time
+		ok bool
+	)
+	if d.built {
+		at, ok = d.table.eventTimeOfRow(p.rb)
+	} else {
+		at, ok = d.table.eventTime(d.native)
+	}
 	if !ok {
 		at = r.Timestamp
 	}
@@ -206,17 +214,25 @@ func (p *processor) start(ctx context.Context, f *file) error {
 	return f.start(staged, w)
 }
 
-// row shreds a decoded record and the Kafka metadata into a Parquet row.
-func (p *processor) row(d decoded, r *kgo.Record) (parquet.Row, int, error) {
-	m := d.table.mapping
+// builder returns the processor's row builder, emptied, for m.
+func (p *processor) builder(m *mapping) *rowBuilder {
 	if p.rb == nil || len(p.rb.cols) != m.columns {
 		p.rb = newRowBuilder(m.columns)
 	}
-	rb := p.rb
-	rb.reset()
-	if err := m.root.shred(rb, d.native, 0, 0); err != nil {
-		return nil, 0, err
+	p.rb.reset()
+	return p.rb
+}
+
+// row shreds a decoded record (unless the decoder built it already) and
+// the Kafka metadata into a Parquet row.
+func (p *processor) row(d decoded, r *kgo.Record) (parquet.Row, int, error) {
+	m := d.table.mapping
+	if !d.built {
+		if err := m.root.shred(p.builder(m), d.native, 0, 0); err != nil {
+			return nil, 0, err
+		}
 	}
+	rb := p.rb
 	topic, _, _ := convString(r.Topic)
 	rb.add(m.meta, topic.Level(0, 0, m.meta), len(r.Topic))
 	rb.add(m.meta+1, parquet.Int32Value(r.Partition).Level(0, 0, m.meta+1), 4)
