@@ -71,20 +71,23 @@ func mixedDecisions(n int) []schemas.Event {
 // 100,000 records; files discarded.
 func BenchmarkProcess(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		evs  []schemas.Event
-	}{{"DecisionMade", mixedDecisions(4096)}, {"AgentMessage", oneHourMessages(4096)}, {"AgentMessage/700-hours", sampleMessages(4096)}} {
+		name   string
+		evs    []schemas.Event
+		buffer int64
+	}{{"DecisionMade", mixedDecisions(4096), 0}, {"AgentMessage", oneHourMessages(4096), 0},
+		{"AgentMessage/700-hours", sampleMessages(4096), 0},
+		{"AgentMessage/700-hours/buffer-64MiB", sampleMessages(4096), 64 << 20}} {
 		b.Run(c.name, func(b *testing.B) {
-			benchProcess(b, c.evs)
+			benchProcess(b, c.evs, c.buffer)
 		})
 	}
 }
 
-func benchProcess(b *testing.B, evs []schemas.Event) {
+func benchProcess(b *testing.B, evs []schemas.Event, buffer int64) {
 	k := newKit(b)
 	recs := benchRecords(b, k, evs)
 	g, err := newGroup(Options{Group: "g", Topics: []string{"x"}, Decoder: k.decoder, Schemas: k.source,
-		Store: discardStore{}, FlushRecords: 100_000, RowGroupBytes: 16 << 20})
+		Store: discardStore{}, FlushRecords: 100_000, RowGroupBytes: 16 << 20, BufferBytes: buffer})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -47,7 +47,7 @@ type Options struct {
 	// BufferBytes flushes a partition once the rows of its files that are
 	// not open yet hold this much memory, which bounds what late or
 	// replayed events spread over many hours (many small files) cost;
-	// default 64 MiB.
+	// default 128 MiB.
 	BufferBytes int64
 	// CompressionLevel is the zstd level (1 fastest … 4 best); default 1.
 	CompressionLevel int
@@ -72,7 +72,7 @@ func (o *Options) defaults() error {
 		o.MaxOpenFiles = 64
 	}
 	if o.BufferBytes <= 0 {
-		o.BufferBytes = 64 << 20
+		o.BufferBytes = 128 << 20
 	}
 	if o.CompressionLevel <= 0 {
 		o.CompressionLevel = 1
