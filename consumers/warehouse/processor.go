@@ -37,6 +37,12 @@ import (
 // crash or a rebalance rewrites nothing and adds nothing twice: exactly
 // once.
 //
+// When a flush comes (FlushRecords, FlushBytes, MaxOpenFiles, BufferBytes,
+// the flush interval) is no part of this: a file's name follows from the
+// records and the horizons of the files before it, and a file that waits
+// in memory (file.go) is only created in the store when it opens or at the
+// flush, under the name its first record gave it.
+//
 // A zombie cannot remove a record: it cannot replace a file, and whatever
 // it creates holds complete (hour, schema) runs. If it creates a name
 // between a successor's probe and upload, the successor's upload fails;
