@@ -68,6 +68,9 @@ func TestReadsWhatGoavroWrites(t *testing.T) {
 	if n, err := r.BlockCount(); err != nil || n != 2 {
 		t.Errorf("negative block count: %d, %v; want 2", n, err)
 	}
+	if a, _ := r.Long(); a != 7 {
+		t.Errorf("first item after a sized block's header: %d, want 7", a)
+	}
 }
 
 func TestShortAndBadInput(t *testing.T) {
