@@ -95,6 +95,25 @@ func sameRow(a, b parquet.Row) bool {
 // that adds an optional field, set on every other record.
 func evolvedDecisions(t *testing.T, k *kit, n int) []*kgo.Record {
 	t.Helper()
+	encode := evolvedDecisionSchema(t, k)
+	var out []*kgo.Record
+	for i, e := range sampleDecisions(n) {
+		native := e.Native()
+		native["channel"] = nil
+		if i%2 == 0 {
+			native["channel"] = goavro.Union("string", "e-mail ✉")
+		}
+		r := k.record(t, e, 0, int64(i))
+		r.Value = encode(native)
+		out = append(out, r)
+	}
+	return out
+}
+
+// evolvedDecisionSchema registers a DecisionMade schema with an added
+// optional field "channel" and returns how to write a record value with it.
+func evolvedDecisionSchema(t *testing.T, k *kit) func(native map[string]any) []byte {
+	t.Helper()
 	topic := k.deduped(schemas.KindDecisionMade)
 	v2 := strings.Replace(schemas.KindDecisionMade.Source(), `{"name": "raw_json"`,
 		`{"name": "channel", "type": ["null", "string"], "default": null},
@@ -111,13 +130,7 @@ func evolvedDecisions(t *testing.T, k *kit, n int) []*kgo.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*kgo.Record
-	for i, e := range sampleDecisions(n) {
-		native := e.Native()
-		native["channel"] = nil
-		if i%2 == 0 {
-			native["channel"] = goavro.Union("string", "e-mail ✉")
-		}
+	return func(native map[string]any) []byte {
 		var hdr sr.ConfluentHeader
 		val, err := hdr.AppendEncode(nil, ss.ID, nil)
 		if err != nil {
@@ -126,11 +139,8 @@ func evolvedDecisions(t *testing.T, k *kit, n int) []*kgo.Record {
 		if val, err = codec.BinaryFromNative(val, native); err != nil {
 			t.Fatal(err)
 		}
-		r := k.record(t, e, 0, int64(i))
-		r.Value = val
-		out = append(out, r)
+		return val
 	}
-	return out
 }
 
 // TestDecoderFallsBack: what the compiled decoder does not take goes to
