@@ -76,7 +76,8 @@ func BenchmarkProcess(b *testing.B) {
 		buffer int64
 	}{{"DecisionMade", mixedDecisions(4096), 0}, {"AgentMessage", oneHourMessages(4096), 0},
 		{"AgentMessage/700-hours", sampleMessages(4096), 0},
-		{"AgentMessage/700-hours/buffer-64MiB", sampleMessages(4096), 64 << 20}} {
+		{"AgentMessage/700-hours/buffer-64MiB", sampleMessages(4096), 64 << 20},
+		{"AgentMessage/720-hours", sampleMessages(4321), 0}} {
 		b.Run(c.name, func(b *testing.B) {
 			benchProcess(b, c.evs, c.buffer)
 		})
