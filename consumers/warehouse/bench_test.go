@@ -147,7 +147,7 @@ func BenchmarkWriteParquetGo(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		r.Offset = int64(i)
-		row, size, err := p.row(decoded{table: t, native: natives[i%len(natives)]}, r)
+		row, size, err := p.row(decoded{table: t, native: natives[i%len(natives)]}, r, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

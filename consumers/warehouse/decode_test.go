@@ -44,7 +44,7 @@ func TestDecoderRowsAreGoavros(t *testing.T) {
 		}
 		ids[fast.table.id] = true
 		fastAt, fastOK := fast.table.eventTimeOfRow(p.rb)
-		fastRow, fastSize, err := p.row(fast, r)
+		fastRow, fastSize, err := p.row(fast, r, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestDecoderRowsAreGoavros(t *testing.T) {
 		goavroTable.decoder = nil
 		slow := decoded{table: &goavroTable, native: nd.Native.(map[string]any)}
 		slowAt, slowOK := slow.table.eventTime(slow.native)
-		slowRow, slowSize, err := p.row(slow, r)
+		slowRow, slowSize, err := p.row(slow, r, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

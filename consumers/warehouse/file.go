@@ -44,7 +44,8 @@ type file struct {
 	w      *parquet.GenericWriter[any] // nil until then
 
 	batch   []parquet.Row
-	held    int // memory the batch holds (add)
+	values  []parquet.Value // what the batch's rows are cut from (room)
+	held    int             // memory the batch holds (add)
 	rgBytes int // estimated bytes in the current row group
 }
 
@@ -80,6 +81,17 @@ func (f *file) add(row parquet.Row, size int, offset int64) int {
 	return n
 }
 
+// room returns an empty row with room for n values, cut from the file's
+// value slab: one allocation for many rows, reused once they are written.
+func (f *file) room(n int) parquet.Row {
+	if cap(f.values)-len(f.values) < n {
+		f.values = make([]parquet.Value, 0, max(n, min(2*cap(f.values), 1<<14)))
+	}
+	at := len(f.values)
+	f.values = f.values[:at+n]
+	return f.values[at:at:at+n]
+}
+
 // streaming reports whether the file has its store file and writer.
 func (f *file) streaming() bool { return f.w != nil }
 
@@ -113,6 +125,10 @@ func (f *file) writeBatch() error {
 		}
 		clear(f.batch)
 		f.batch = f.batch[:0]
+		// parquet-go copied the values: the slab's room is free again
+		// (rows cut from earlier slabs went with them).
+		clear(f.values)
+		f.values = f.values[:0]
 		f.held = 0
 	}
 	if f.rgBytes >= f.opts.rowGroupBytes {

@@ -186,7 +186,7 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 		f = newFile(name, d.table, r.Offset, p.pc.Topic, p.pc.Partition, p.g.fileOpts)
 		p.files[key] = f
 	}
-	row, size, err := p.row(d, r)
+	row, size, err := p.row(d, r, f)
 	if err != nil {
 		// The record decoded but does not fit its own schema's columns: a
 		// bug or a goavro surprise, never fixed by retrying.
@@ -230,8 +230,9 @@ func (p *processor) builder(m *mapping) *rowBuilder {
 }
 
 // row shreds a decoded record (unless the decoder built it already) and
-// the Kafka metadata into a Parquet row.
-func (p *processor) row(d decoded, r *kgo.Record) (parquet.Row, int, error) {
+// the Kafka metadata into a Parquet row, in room f gives (a new slice when
+// f is nil).
+func (p *processor) row(d decoded, r *kgo.Record, f *file) (parquet.Row, int, error) {
 	m := d.table.mapping
 	if !d.built {
 		if err := m.root.shred(p.builder(m), d.native, 0, 0); err != nil {
@@ -248,7 +249,10 @@ func (p *processor) row(d decoded, r *kgo.Record) (parquet.Row, int, error) {
 	for _, c := range rb.cols {
 		n += len(c)
 	}
-	return rb.appendRow(make(parquet.Row, 0, n)), rb.bytes, nil
+	if f == nil {
+		return rb.appendRow(make(parquet.Row, 0, n)), rb.bytes, nil
+	}
+	return rb.appendRow(f.room(n)), rb.bytes, nil
 }
 
 // deadLetter hands r to the runner's dead-letter path, which counts and
