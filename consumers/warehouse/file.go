@@ -46,7 +46,7 @@ type file struct {
 	batch   []parquet.Row
 	values  []parquet.Value // what the batch's rows are cut from (room)
 	held    int             // memory the batch holds (add)
-	rgBytes int // estimated bytes in the current row group
+	rgBytes int             // estimated bytes in the current row group
 }
 
 func newFile(key string, t *table, first int64, topic string, partition int32, opts fileOptions) *file {
@@ -89,7 +89,7 @@ func (f *file) room(n int) parquet.Row {
 	}
 	at := len(f.values)
 	f.values = f.values[:at+n]
-	return f.values[at:at:at+n]
+	return f.values[at : at : at+n]
 }
 
 // streaming reports whether the file has its store file and writer.
