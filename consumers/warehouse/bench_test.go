@@ -71,20 +71,24 @@ func mixedDecisions(n int) []schemas.Event {
 // 100,000 records; files discarded.
 func BenchmarkProcess(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		evs  []schemas.Event
-	}{{"DecisionMade", mixedDecisions(4096)}, {"AgentMessage", oneHourMessages(4096)}, {"AgentMessage/700-hours", sampleMessages(4096)}} {
+		name   string
+		evs    []schemas.Event
+		buffer int64
+	}{{"DecisionMade", mixedDecisions(4096), 0}, {"AgentMessage", oneHourMessages(4096), 0},
+		{"AgentMessage/700-hours", sampleMessages(4096), 0},
+		{"AgentMessage/700-hours/buffer-64MiB", sampleMessages(4096), 64 << 20},
+		{"AgentMessage/720-hours", sampleMessages(4321), 0}} {
 		b.Run(c.name, func(b *testing.B) {
-			benchProcess(b, c.evs)
+			benchProcess(b, c.evs, c.buffer)
 		})
 	}
 }
 
-func benchProcess(b *testing.B, evs []schemas.Event) {
+func benchProcess(b *testing.B, evs []schemas.Event, buffer int64) {
 	k := newKit(b)
 	recs := benchRecords(b, k, evs)
 	g, err := newGroup(Options{Group: "g", Topics: []string{"x"}, Decoder: k.decoder, Schemas: k.source,
-		Store: discardStore{}, FlushRecords: 100_000, RowGroupBytes: 16 << 20})
+		Store: discardStore{}, FlushRecords: 100_000, RowGroupBytes: 16 << 20, BufferBytes: buffer})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,18 +136,23 @@ func BenchmarkWriteParquetGo(b *testing.B) {
 	natives := nativesOf(b, k, evs)
 	p := &processor{}
 	var peak peakHeap
-	f := newFile("bench", t, 0, "t", 0, discardStaged{}, fileOptions{rowGroupBytes: 16 << 20, codec: newGroupCodec()})
+	opts := fileOptions{rowGroupBytes: 16 << 20, codec: newGroupCodec()}
+	f := newFile("bench", t, 0, "t", 0, opts)
+	if err := f.start(discardStaged{}, newWriter(t, opts)); err != nil {
+		b.Fatal(err)
+	}
 	r := &kgo.Record{Topic: "pique.decisions.v1.deduped"}
 	runtime.GC()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		r.Offset = int64(i)
-		row, size, err := p.row(decoded{table: t, native: natives[i%len(natives)]}, r)
+		row, size, err := p.row(decoded{table: t, native: natives[i%len(natives)]}, r, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := f.add(row, size, int64(i)); err != nil {
+		f.add(row, size, int64(i))
+		if err := f.flushRows(); err != nil {
 			b.Fatal(err)
 		}
 		if i%16384 == 0 {

@@ -43,6 +43,10 @@ type table struct {
 	// eventTimeFields are the top-level timestamp fields that give the
 	// event time, in order of preference.
 	eventTimeFields []string
+	// decoder, when the schema has nothing it cannot decode, reads values
+	// straight into rows; eventTimeCols are then eventTimeFields' columns.
+	decoder       decoder
+	eventTimeCols []eventTimeColumn
 }
 
 // eventTime returns the time the event happened: occurred_at, else
@@ -108,18 +112,28 @@ func compileTable(id int, text string) (*table, error) {
 		return nil, fmt.Errorf("schema id %d cannot be written as Parquet: %w", id, err)
 	}
 	t := &table{id: id, mapping: m}
+	t.decoder, _ = compileDecoder(at, m.root)
 	for _, name := range []string{"occurred_at", "received_at"} {
-		for _, f := range at.fields {
+		for i, f := range at.fields {
 			ft := f.typ
 			if inner, ok := ft.nullable(); ok {
 				ft = inner
 			}
 			if f.name == name && ft.kind == avroLong && (ft.logical == "timestamp-millis" || ft.logical == "timestamp-micros") {
 				t.eventTimeFields = append(t.eventTimeFields, name)
+				t.eventTimeCols = append(t.eventTimeCols, eventTimeColumn{col: leafColumn(m.root.fields[i].s), micros: ft.logical == "timestamp-micros"})
 			}
 		}
 	}
 	return t, nil
+}
+
+// leafColumn is the column of a leaf or optional leaf shredder.
+func leafColumn(s shredder) int {
+	if o, ok := s.(*optionalShredder); ok {
+		s = o.inner
+	}
+	return s.(*leafShredder).col
 }
 
 func recordName(t *avroType) string {

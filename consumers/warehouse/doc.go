@@ -6,7 +6,9 @@
 //
 // The pieces, one file each: avro.go parses a writer's Avro schema,
 // columns.go maps it to a Parquet schema and shred.go turns goavro native
-// data into Parquet rows for it; catalog.go caches both per schema id;
+// data into Parquet rows for it; decode.go compiles the writer's schema
+// into a decoder that reads the Avro binary straight into those rows, with
+// goavro for what it does not take; catalog.go caches both per schema id;
 // layout.go names files; file.go writes one file with capped row groups;
 // store.go, store_local.go and store_s3.go make finished files durable
 // without ever replacing one; processor.go is the per-partition

@@ -9,10 +9,8 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
-	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
 )
@@ -82,36 +80,14 @@ func TestSchemaChangeStartsNewFile(t *testing.T) {
 	s := localTestStore(t)
 	ctx := context.Background()
 	topic := k.deduped(schemas.KindDecisionMade)
-	v2 := strings.Replace(schemas.KindDecisionMade.Source(), `{"name": "raw_json"`,
-		`{"name": "channel", "type": ["null", "string"], "default": null},
-    {"name": "raw_json"`, 1)
-	cl, err := connect.SchemaRegistry(k.env.Config.SchemaRegistry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := cl.CreateSchema(ctx, schemas.Subject(topic), sr.Schema{Schema: v2, Type: sr.TypeAvro})
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec, err := goavro.NewCodec(v2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	encode := evolvedDecisionSchema(t, k)
 	evs := sampleDecisions(2)
 	evs[1].(*schemas.DecisionMade).OccurredAt = evs[0].(*schemas.DecisionMade).OccurredAt
 	old := k.record(t, evs[0], 0, 0)
 	native := evs[1].Native()
 	native["channel"] = goavro.Union("string", "email")
-	var hdr sr.ConfluentHeader
-	val, err := hdr.AppendEncode(nil, ss.ID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if val, err = codec.BinaryFromNative(val, native); err != nil {
-		t.Fatal(err)
-	}
 	newer := k.record(t, evs[1], 0, 1)
-	newer.Value = val
+	newer.Value = encode(native)
 
 	g, err := newGroup(Options{Group: "g", Topics: []string{topic}, Decoder: k.decoder, Schemas: k.source, Store: s})
 	if err != nil {

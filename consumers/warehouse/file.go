@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -17,51 +18,104 @@ type fileOptions struct {
 	// rowGroupBytes caps the estimated uncompressed size of a row group,
 	// the unit a file buffers in memory.
 	rowGroupBytes int
-	codec         *zstd.Codec
+	// streamBytes is how much a file holds in memory (held) before it gets
+	// a store file and a Parquet writer of its own; a file that stays
+	// smaller is written in one go when the epoch is flushed.
+	streamBytes int
+	codec       *zstd.Codec
 }
 
 // file is one Parquet file being written: rows of one schema id and one
-// event hour, from offset first on.
+// event hour, from offset first on. It starts as rows held in memory; once
+// they reach opts.streamBytes it opens its store file and a writer and
+// streams from then on. Most files of a replay spread over many hours never
+// get that far, so they cost no open file and no writer until the flush.
 type file struct {
-	key    string
-	table  *table
-	first  int64
-	last   int64
-	rows   int64
-	staged Staged
-	w      *parquet.GenericWriter[any]
-	opts   fileOptions
+	key       string
+	table     *table
+	topic     string
+	partition int32
+	first     int64
+	last      int64
+	rows      int64
+	opts      fileOptions
+
+	staged Staged                      // nil until the file streams or is published
+	w      *parquet.GenericWriter[any] // nil until then
 
 	batch   []parquet.Row
-	rgBytes int // estimated bytes in the current row group
+	values  []parquet.Value // what the batch's rows are cut from (room)
+	held    int             // memory the batch holds (add)
+	rgBytes int             // estimated bytes in the current row group
 }
 
-func newFile(key string, t *table, first int64, topic string, partition int32, staged Staged, opts fileOptions) *file {
-	w := parquet.NewGenericWriter[any](staged, t.mapping.schema,
+func newFile(key string, t *table, first int64, topic string, partition int32, opts fileOptions) *file {
+	return &file{key: key, table: t, topic: topic, partition: partition, first: first, last: first, opts: opts}
+}
+
+// newWriter is a Parquet writer for t's files; writers are reused from one
+// file to the next (start).
+func newWriter(t *table, opts fileOptions) *parquet.GenericWriter[any] {
+	return parquet.NewGenericWriter[any](nil, t.mapping.schema,
 		parquet.Compression(opts.codec),
 		// Pages are flushed (compressed into the row group) at this size;
 		// the 256KiB default per column adds up over many open files.
 		parquet.PageBufferSize(64<<10),
 		parquet.CreatedBy("hookbridge", "", ""),
 		parquet.KeyValueMetadata(metaSchemaID, strconv.Itoa(t.id)),
-		parquet.KeyValueMetadata(metaTopic, topic),
-		parquet.KeyValueMetadata(metaPartition, strconv.Itoa(int(partition))),
-		parquet.KeyValueMetadata(metaFirstOffset, strconv.FormatInt(first, 10)),
 	)
-	return &file{key: key, table: t, first: first, last: first, staged: staged, w: w, opts: opts}
 }
 
-// add appends one row; row is kept until the next write, so the caller
-// hands over a row it does not reuse.
-func (f *file) add(row parquet.Row, size int, offset int64) error {
+// add appends one row; row is kept until it is written, so the caller
+// hands over a row it does not reuse. It returns how much more memory the
+// file holds now (see held).
+func (f *file) add(row parquet.Row, size int, offset int64) int {
 	f.batch = append(f.batch, row)
 	f.rows++
 	f.last = offset
 	f.rgBytes += size
-	if len(f.batch) >= writeBatch || f.rgBytes >= f.opts.rowGroupBytes {
-		return f.writeBatch()
+	// The values, the row's slice header, and about size bytes of strings
+	// the values point to.
+	n := len(row)*int(unsafe.Sizeof(parquet.Value{})) + int(unsafe.Sizeof(row)) + size
+	f.held += n
+	return n
+}
+
+// room returns an empty row with room for n values, cut from the file's
+// value slab: one allocation for many rows, reused once they are written.
+func (f *file) room(n int) parquet.Row {
+	if cap(f.values)-len(f.values) < n {
+		f.values = make([]parquet.Value, 0, max(n, min(2*cap(f.values), 1<<14)))
 	}
-	return nil
+	at := len(f.values)
+	f.values = f.values[:at+n]
+	return f.values[at : at : at+n]
+}
+
+// streaming reports whether the file has its store file and writer.
+func (f *file) streaming() bool { return f.w != nil }
+
+// needsWriter reports whether the file holds enough to stream.
+func (f *file) needsWriter() bool { return f.w == nil && f.held >= f.opts.streamBytes }
+
+// start gives the file its store file and writer w (a new one or one a
+// published file of the same table left) and writes what it holds.
+func (f *file) start(staged Staged, w *parquet.GenericWriter[any]) error {
+	w.Reset(staged)
+	w.SetKeyValueMetadata(metaTopic, f.topic)
+	w.SetKeyValueMetadata(metaPartition, strconv.Itoa(int(f.partition)))
+	w.SetKeyValueMetadata(metaFirstOffset, strconv.FormatInt(f.first, 10))
+	f.staged, f.w = staged, w
+	return f.flushRows()
+}
+
+// flushRows hands the held rows of a streaming file to its writer once
+// they make a batch.
+func (f *file) flushRows() error {
+	if f.w == nil || (len(f.batch) < writeBatch && f.rgBytes < f.opts.rowGroupBytes) {
+		return nil
+	}
+	return f.writeBatch()
 }
 
 func (f *file) writeBatch() error {
@@ -71,6 +125,11 @@ func (f *file) writeBatch() error {
 		}
 		clear(f.batch)
 		f.batch = f.batch[:0]
+		// parquet-go copied the values: the slab's room is free again
+		// (rows cut from earlier slabs went with them).
+		clear(f.values)
+		f.values = f.values[:0]
+		f.held = 0
 	}
 	if f.rgBytes >= f.opts.rowGroupBytes {
 		// Ends the row group: its column buffers are encoded, compressed
@@ -84,20 +143,25 @@ func (f *file) writeBatch() error {
 }
 
 // publish finishes the file and makes it durable at its key; it returns
-// ErrExists when another writer created the key first.
+// ErrExists when another writer created the key first. The file must have
+// started.
 func (f *file) publish(ctx context.Context, horizon int64) error {
 	if err := f.writeBatch(); err != nil {
-		f.staged.Abort()
+		f.abort()
 		return err
 	}
 	f.w.SetKeyValueMetadata(metaLastOffset, strconv.FormatInt(f.last, 10))
 	f.w.SetKeyValueMetadata(metaHorizon, strconv.FormatInt(horizon, 10))
 	if err := f.w.Close(); err != nil {
-		f.staged.Abort()
+		f.abort()
 		return fmt.Errorf("closing %s: %w", f.key, err)
 	}
 	return f.staged.Publish(ctx, horizon)
 }
 
 // abort drops the file.
-func (f *file) abort() { f.staged.Abort() }
+func (f *file) abort() {
+	if f.staged != nil {
+		f.staged.Abort()
+	}
+}

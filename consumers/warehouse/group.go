@@ -1,6 +1,7 @@
 package warehouse
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +10,11 @@ import (
 
 	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
 	promreg "github.com/hookbridge/hookbridge/internal/metrics"
+	"github.com/hookbridge/hookbridge/schemas/avrobin"
 )
 
 // Options configure the warehouse consumer group.
@@ -37,9 +40,15 @@ type Options struct {
 	// each open file holds at most about this much in memory.
 	RowGroupBytes int64
 	// MaxOpenFiles flushes a partition once it has this many files open
-	// (event hours × schema ids), bounding memory for late or replayed
-	// events spread over many hours; default 64.
+	// (each with a store file, a Parquet writer and up to RowGroupBytes of
+	// rows); default 64. A file opens once it holds BufferBytes /
+	// MaxOpenFiles of rows; before that its rows wait in memory.
 	MaxOpenFiles int
+	// BufferBytes flushes a partition once the rows of its files that are
+	// not open yet hold this much memory, which bounds what late or
+	// replayed events spread over many hours (many small files) cost;
+	// default 128 MiB.
+	BufferBytes int64
 	// CompressionLevel is the zstd level (1 fastest … 4 best); default 1.
 	CompressionLevel int
 	// Metrics, when set, gets the warehouse's own metrics.
@@ -61,6 +70,9 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxOpenFiles <= 0 {
 		o.MaxOpenFiles = 64
+	}
+	if o.BufferBytes <= 0 {
+		o.BufferBytes = 128 << 20
 	}
 	if o.CompressionLevel <= 0 {
 		o.CompressionLevel = 1
@@ -107,22 +119,38 @@ func newGroup(opts Options) (*group, error) {
 		catalog: newCatalog(opts.Schemas),
 		fileOpts: fileOptions{
 			rowGroupBytes: int(opts.RowGroupBytes),
+			streamBytes:   int(max(opts.BufferBytes/int64(opts.MaxOpenFiles), 64<<10)),
 			codec:         &zstd.Codec{Level: zstd.Level(opts.CompressionLevel), Concurrency: 1},
 		},
 		metrics: m,
 	}, nil
 }
 
-// decoded is one record value in goavro native form, with its table.
+// decoded is one record value with its table: in goavro native form, or
+// (built) already in the row builder.
 type decoded struct {
 	table  *table
 	native map[string]any
+	built  bool
 }
 
-// decode decodes value and finds its table. Errors retrying can fix (the
-// schema registry unreachable) are returned as they are; every other one
-// is an errPermanent.
-func (g *group) decode(ctx context.Context, value []byte) (decoded, error) {
+// decode decodes value and finds its table. A table with a decoder reads
+// the value straight into the row builder rb gives for its mapping;
+// anything that decoder does not take, goavro decodes, so errors and dead
+// letters are goavro's. Errors retrying can fix (the schema registry
+// unreachable) are returned as they are; every other one is an
+// errPermanent.
+func (g *group) decode(ctx context.Context, value []byte, rb func(*mapping) *rowBuilder) (decoded, error) {
+	var hdr sr.ConfluentHeader
+	if id, body, err := hdr.DecodeID(value); err == nil {
+		if t, err := g.catalog.table(ctx, id); err == nil && t.decoder != nil {
+			// The rows keep slices of the value until they are written.
+			r := avrobin.Reader{Buf: bytes.Clone(body)}
+			if t.decoder.decode(rb(t.mapping), &r, 0, 0) == nil && r.Done() {
+				return decoded{table: t, built: true}, nil
+			}
+		}
+	}
 	d, err := g.opts.Decoder.Decode(ctx, value)
 	if err != nil {
 		if consumers.Transient(err) {

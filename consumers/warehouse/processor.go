@@ -37,6 +37,12 @@ import (
 // crash or a rebalance rewrites nothing and adds nothing twice: exactly
 // once.
 //
+// When a flush comes (FlushRecords, FlushBytes, MaxOpenFiles, BufferBytes,
+// the flush interval) is no part of this: a file's name follows from the
+// records and the horizons of the files before it, and a file that waits
+// in memory (file.go) is only created in the store when it opens or at the
+// flush, under the name its first record gave it.
+//
 // A zombie cannot remove a record: it cannot replace a file, and whatever
 // it creates holds complete (hour, schema) runs. If it creates a name
 // between a successor's probe and upload, the successor's upload fails;
@@ -67,6 +73,13 @@ type processor struct {
 	minEnd        int64             // the epoch may not end before this offset
 	records       int               // records read this epoch
 	bytes         int64             // record value bytes read this epoch
+	held          int               // memory the rows of files not yet streaming hold
+	writers       int               // files of the epoch that stream (file.streaming)
+
+	// spare keeps, per schema id, the writer of a published file for the
+	// next file of that schema: a writer costs more to make than a small
+	// file costs to write.
+	spare map[int]*parquet.GenericWriter[any]
 
 	rb *rowBuilder
 }
@@ -79,19 +92,22 @@ func newProcessor(g *group, pc consumers.PartitionContext) *processor {
 	return &processor{
 		g: g, pc: pc, log: log,
 		files: make(map[fileKey]*file), covered: make(map[fileKey]int64),
-		from: -1, horizon: -1, minEnd: -1,
+		spare: make(map[int]*parquet.GenericWriter[any]),
+		from:  -1, horizon: -1, minEnd: -1,
 	}
 }
 
 // Process implements consumers.Processor: it adds records to the epoch's
 // files and flushes when the epoch holds FlushRecords records or
-// FlushBytes bytes.
+// FlushBytes bytes, MaxOpenFiles files stream or the rows of the files
+// that do not yet stream hold BufferBytes of memory.
 func (p *processor) Process(ctx context.Context, recs []*kgo.Record) error {
+	o := &p.g.opts
 	for _, r := range recs {
 		if err := p.add(ctx, r); err != nil {
 			return err
 		}
-		if p.records >= p.g.opts.FlushRecords || p.bytes >= p.g.opts.FlushBytes || len(p.files) >= p.g.opts.MaxOpenFiles {
+		if p.records >= o.FlushRecords || p.bytes >= o.FlushBytes || p.writers >= o.MaxOpenFiles || p.held >= int(o.BufferBytes) {
 			if err := p.Flush(ctx); err != nil {
 				return err
 			}
@@ -116,7 +132,7 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 	var d decoded
 	err := retry(ctx, p.log, "decoding", func() error {
 		var err error
-		d, err = p.g.decode(ctx, r.Value)
+		d, err = p.g.decode(ctx, r.Value, p.builder)
 		return err
 	})
 	if err != nil {
@@ -125,7 +141,15 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 		}
 		return p.deadLetter(ctx, r, "undecodable", err)
 	}
-	at, ok := d.table.eventTime(d.native)
+	var (
+		at time.Time
+		ok bool
+	)
+	if d.built {
+		at, ok = d.table.eventTimeOfRow(p.rb)
+	} else {
+		at, ok = d.table.eventTime(d.native)
+	}
 	if !ok {
 		at = r.Timestamp
 	}
@@ -159,33 +183,63 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 			p.g.metrics.skipped.Inc()
 			return nil
 		}
-		staged, err := p.g.opts.Store.Create(ctx, name)
-		if err != nil {
-			return err
-		}
-		f = newFile(name, d.table, r.Offset, p.pc.Topic, p.pc.Partition, staged, p.g.fileOpts)
+		f = newFile(name, d.table, r.Offset, p.pc.Topic, p.pc.Partition, p.g.fileOpts)
 		p.files[key] = f
 	}
-	row, size, err := p.row(d, r)
+	row, size, err := p.row(d, r, f)
 	if err != nil {
 		// The record decoded but does not fit its own schema's columns: a
 		// bug or a goavro surprise, never fixed by retrying.
 		return p.deadLetter(ctx, r, "unconvertible", fmt.Errorf("converting to Parquet (schema id %d): %w", d.table.id, err))
 	}
-	return f.add(row, size, r.Offset)
+	if f.streaming() {
+		f.add(row, size, r.Offset)
+		return f.flushRows()
+	}
+	p.held += f.add(row, size, r.Offset)
+	if !f.needsWriter() {
+		return nil
+	}
+	p.held -= f.held // from now on the file's rows count as an open file's
+	return p.start(ctx, f)
 }
 
-// row shreds a decoded record and the Kafka metadata into a Parquet row.
-func (p *processor) row(d decoded, r *kgo.Record) (parquet.Row, int, error) {
-	m := d.table.mapping
+// start opens f's store file and gives it a writer.
+func (p *processor) start(ctx context.Context, f *file) error {
+	staged, err := p.g.opts.Store.Create(ctx, f.key)
+	if err != nil {
+		return err
+	}
+	w := p.spare[f.table.id]
+	if w != nil {
+		delete(p.spare, f.table.id)
+	} else {
+		w = newWriter(f.table, p.g.fileOpts)
+	}
+	p.writers++
+	return f.start(staged, w)
+}
+
+// builder returns the processor's row builder, emptied, for m.
+func (p *processor) builder(m *mapping) *rowBuilder {
 	if p.rb == nil || len(p.rb.cols) != m.columns {
 		p.rb = newRowBuilder(m.columns)
 	}
-	rb := p.rb
-	rb.reset()
-	if err := m.root.shred(rb, d.native, 0, 0); err != nil {
-		return nil, 0, err
+	p.rb.reset()
+	return p.rb
+}
+
+// row shreds a decoded record (unless the decoder built it already) and
+// the Kafka metadata into a Parquet row, in room f gives (a new slice when
+// f is nil).
+func (p *processor) row(d decoded, r *kgo.Record, f *file) (parquet.Row, int, error) {
+	m := d.table.mapping
+	if !d.built {
+		if err := m.root.shred(p.builder(m), d.native, 0, 0); err != nil {
+			return nil, 0, err
+		}
 	}
+	rb := p.rb
 	topic, _, _ := convString(r.Topic)
 	rb.add(m.meta, topic.Level(0, 0, m.meta), len(r.Topic))
 	rb.add(m.meta+1, parquet.Int32Value(r.Partition).Level(0, 0, m.meta+1), 4)
@@ -195,7 +249,10 @@ func (p *processor) row(d decoded, r *kgo.Record) (parquet.Row, int, error) {
 	for _, c := range rb.cols {
 		n += len(c)
 	}
-	return rb.appendRow(make(parquet.Row, 0, n)), rb.bytes, nil
+	if f == nil {
+		return rb.appendRow(make(parquet.Row, 0, n)), rb.bytes, nil
+	}
+	return rb.appendRow(f.room(n)), rb.bytes, nil
 }
 
 // deadLetter hands r to the runner's dead-letter path, which counts and
@@ -223,17 +280,37 @@ func (p *processor) Flush(ctx context.Context) error {
 	for _, f := range p.files {
 		files = append(files, f)
 	}
-	slices.SortFunc(files, func(a, b *file) int { return cmp.Compare(a.key, b.key) })
+	// Streaming files first, so that the files still to open never make
+	// more than MaxOpenFiles open at once.
+	slices.SortFunc(files, func(a, b *file) int {
+		if a.streaming() != b.streaming() {
+			if a.streaming() {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.key, b.key)
+	})
 	for i, f := range files {
-		err := f.publish(ctx, p.horizon)
+		var err error
+		if !f.streaming() {
+			err = p.start(ctx, f)
+		}
+		if err == nil {
+			err = f.publish(ctx, p.horizon)
+		}
 		if errors.Is(err, ErrExists) {
 			err = p.raced(ctx, f)
+		}
+		if err == nil {
+			p.spare[f.table.id] = f.w
 		}
 		if err != nil {
 			for _, rest := range files[i+1:] {
 				rest.abort()
 			}
 			p.files = make(map[fileKey]*file)
+			p.held, p.writers = 0, 0
 			return fmt.Errorf("warehouse: flushing %s/%d (nothing committed from offset %d on; the next owner re-reads from there): %w",
 				p.pc.Topic, p.pc.Partition, p.from, err)
 		}
@@ -247,7 +324,7 @@ func (p *processor) Flush(ctx context.Context) error {
 	clear(p.files)
 	clear(p.covered)
 	p.from, p.horizon, p.minEnd = -1, -1, -1
-	p.records, p.bytes = 0, 0
+	p.records, p.bytes, p.held, p.writers = 0, 0, 0, 0
 	return nil
 }
 
@@ -274,4 +351,5 @@ func (p *processor) Close() {
 		f.abort()
 	}
 	clear(p.files)
+	p.held, p.writers = 0, 0
 }
