@@ -44,6 +44,7 @@ func runWarehouse(ctx context.Context, env consumerEnv) error {
 		FlushRecords:  w.FlushRecords,
 		FlushBytes:    int64(w.FlushBytes),
 		RowGroupBytes: int64(w.RowGroupBytes),
+		BufferBytes:   int64(w.BufferBytes),
 		Metrics:       env.Metrics,
 	})
 	if err != nil {

@@ -23,6 +23,9 @@ type Warehouse struct {
 	FlushRecords  int           `yaml:"flush_records"`   // HOOKBRIDGE_WAREHOUSE_FLUSH_RECORDS; default 500000 per partition
 	FlushBytes    ByteSize      `yaml:"flush_bytes"`     // HOOKBRIDGE_WAREHOUSE_FLUSH_BYTES; record bytes per partition; default 256MiB
 	RowGroupBytes ByteSize      `yaml:"row_group_bytes"` // HOOKBRIDGE_WAREHOUSE_ROW_GROUP_BYTES; uncompressed; default 64MiB
+	// BufferBytes bounds the rows a partition holds in memory for files
+	// too small to open yet (a replay spread over many hours makes many).
+	BufferBytes ByteSize `yaml:"buffer_bytes"` // HOOKBRIDGE_WAREHOUSE_BUFFER_BYTES; per partition; default 128MiB
 	// SpoolDir holds files being written before their S3 upload.
 	SpoolDir string `yaml:"spool_dir"` // HOOKBRIDGE_WAREHOUSE_SPOOL_DIR; default the OS temp dir
 }
@@ -52,6 +55,7 @@ func (w *Warehouse) setDefaults() {
 	orDefault(&w.FlushRecords, 500_000)
 	orDefault(&w.FlushBytes, 256<<20)
 	orDefault(&w.RowGroupBytes, 64<<20)
+	orDefault(&w.BufferBytes, 128<<20)
 	if w.S3.Enabled() {
 		orDefault(&w.S3.Endpoint, "s3.amazonaws.com")
 	}
@@ -81,6 +85,7 @@ func (w *Warehouse) applyEnv(env Env) error {
 		envInt(env, "HOOKBRIDGE_WAREHOUSE_FLUSH_RECORDS", &w.FlushRecords),
 		envByteSize(env, "HOOKBRIDGE_WAREHOUSE_FLUSH_BYTES", &w.FlushBytes),
 		envByteSize(env, "HOOKBRIDGE_WAREHOUSE_ROW_GROUP_BYTES", &w.RowGroupBytes),
+		envByteSize(env, "HOOKBRIDGE_WAREHOUSE_BUFFER_BYTES", &w.BufferBytes),
 	)
 }
 
@@ -103,6 +108,9 @@ func (w *Warehouse) validate() error {
 	}
 	if w.RowGroupBytes < 64<<10 || w.RowGroupBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("warehouse.row_group_bytes: %d must be between 64KiB and 1GiB", w.RowGroupBytes))
+	}
+	if w.BufferBytes < 1<<20 || w.BufferBytes > 16<<30 {
+		errs = append(errs, fmt.Errorf("warehouse.buffer_bytes: %d must be between 1MiB and 16GiB", w.BufferBytes))
 	}
 	if w.S3.Enabled() && w.S3.Endpoint == "" {
 		errs = append(errs, errors.New("warehouse.s3.endpoint: must not be empty when warehouse.s3.bucket is set"))
