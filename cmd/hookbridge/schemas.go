@@ -29,7 +29,7 @@ print: prints each subject and its schema as embedded in this binary.`, std)
 	if err != nil {
 		return err
 	}
-	subjects := schemas.SubjectsFor(cfg.Topics.Pique(), cfg.Topics.ProductAgents())
+	subjects := schemas.Subjects(cfg.Topics.Prefix)
 	if args[0] == "print" {
 		for _, k := range schemas.AllKinds() {
 			fmt.Fprintf(std.out, "# subject %s\n%s\n", subjects[k], k.Source())
