@@ -178,7 +178,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		s.metrics.rejections.WithLabelValues(sourceLabel(name), reason).Inc()
 	}
 	if code == fiber.StatusRequestEntityTooLarge {
-		msg = "body larger than " + strconv.FormatInt(int64(s.maxBodyLimit()), 10) + " bytes"
+		msg = "body larger than " + strconv.FormatInt(int64(s.bodyLimitFor(string(c.Request().URI().Path()))), 10) + " bytes"
 	}
 	if code >= 500 {
 		s.log.Error("request failed", "path", c.Path(), "err", err)

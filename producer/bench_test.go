@@ -47,7 +47,7 @@ func BenchmarkVerifySvix(b *testing.B) {
 }
 
 func BenchmarkVerifyToken(b *testing.B) {
-	v, _ := newTokenVerifier("s3cret-token")
+	v, _ := newTokenVerifier("Authorization", "s3cret-token")
 	h := headerMap(sample.TokenHeaders("s3cret-token"))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -25,7 +25,7 @@ import (
 // A prefix of the real token is a wrong token, however short or long.
 func TestTokenPrefixIsRefused(t *testing.T) {
 	const token = "0123456789abcdef0123456789abcdef"
-	v, err := newTokenVerifier(config.Secret(token))
+	v, err := newTokenVerifier("Authorization", config.Secret(token))
 	if err != nil {
 		t.Fatal(err)
 	}

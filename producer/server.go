@@ -23,6 +23,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/internal/config"
@@ -136,6 +137,11 @@ func newServer(opts Options, verifiers bool) (*Server, error) {
 		ErrorHandler:          s.errorHandler,
 		JSONEncoder:           json.Marshal, // goccy/go-json: answers are on the hot path too
 	})
+	// Each source's own limit, known from the headers: a declared length
+	// above it gets 413 before the body is read.
+	s.app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{MaxRequestBodySize: int(s.bodyLimitFor(string(h.RequestURI())))}
+	}
 	notYet := errors.New("kafka not checked yet")
 	s.kafkaErr.Store(&notYet)
 	s.addReadiness()
@@ -214,7 +220,7 @@ func (s *Server) handler(src *source) fiber.Handler {
 		// per Content-Encoding without a bound before anything is verified.
 		body := c.Request().Body()
 		if err := src.verifier.Verify(body, fiberHeaders{c}); err != nil {
-			return s.reject(c, src, fiber.StatusUnauthorized, "unauthorized", err.Error())
+			return s.reject(c, src, fiber.StatusUnauthorized, rejectReason(err), err.Error())
 		}
 		if limit := src.bodyLimit; limit > 0 && int64(len(body)) > int64(limit) {
 			return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "too_large",
