@@ -6,8 +6,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,5 +231,58 @@ func TestKlaviyoSystemBodyLimitIsItsOwn(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), (1<<20)+10)
 	if a := post(t, r.url+"/webhooks/product-agents", sample.TokenHeaders(r.token), big); a.code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("Product Agents over its 1 MiB limit: %d %v; want 413", a.code, a.body)
+	}
+}
+
+// onceFailingPublisher fails the records whose event ids it is told to, once.
+type onceFailingPublisher struct {
+	inner Publisher
+	mu    sync.Mutex
+	fail  map[string]bool
+}
+
+func (p *onceFailingPublisher) Publish(rec *kgo.Record, done func(error)) {
+	id := schemas.Header(rec, schemas.HeaderEventID)
+	p.mu.Lock()
+	failing := p.fail[id]
+	delete(p.fail, id)
+	p.mu.Unlock()
+	if failing {
+		done(errors.New("NOT_ENOUGH_REPLICAS (injected)"))
+		return
+	}
+	p.inner.Publish(rec, done)
+}
+
+// A batch the broker acknowledges only in part is not acknowledged: the
+// sender retries the whole batch, and every event ends up in the topic
+// (some twice, which dedupe removes).
+func TestKlaviyoSystemPartlyAckedBatchIsNotAcknowledged(t *testing.T) {
+	body, items := sample.NewGenerator(9).KlaviyoSystem(time.Now(), "wh", 20)
+	fp := &onceFailingPublisher{fail: map[string]bool{items[4].ExternalID: true, items[11].ExternalID: true}}
+	r := newRig(t, func(o *Options) {
+		o.Receiver.Klaviyo.System.Spool = new(false)
+		fp.inner = o.Publisher
+		o.Publisher = fp
+	})
+	url := r.url + "/webhooks/klaviyo/system"
+	if a := post(t, url, sample.KlaviyoSystemHeaders(r.system, "wh", time.Now(), body), body); a.code != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" {
+		t.Fatalf("answer %d %v; want 503 with Retry-After while 2 of 20 records are not acknowledged", a.code, a.body)
+	}
+	if a := post(t, url, sample.KlaviyoSystemHeaders(r.system, "wh", time.Now(), body), body); a.code != http.StatusOK || a.body["events"] != 20.0 {
+		t.Fatalf("retry: %d %v; want 200 with events 20", a.code, a.body)
+	}
+	ids := map[string]int{}
+	for _, rec := range r.env.ReadAll(t, r.env.Config.Topics.Klaviyo()) {
+		ids[schemas.Header(rec, schemas.HeaderEventID)]++
+	}
+	for i, it := range items {
+		want := 2
+		if i == 4 || i == 11 {
+			want = 1
+		}
+		if ids[it.ExternalID] != want {
+			t.Errorf("%s in the topic %d times; want %d", it.ExternalID, ids[it.ExternalID], want)
+		}
 	}
 }
