@@ -86,19 +86,7 @@ func checkKlaviyoMapped(t *testing.T, m mapped) string {
 	if m.eventID == "" || m.key == "" || m.event == nil {
 		t.Fatalf("mapped without an event id, key or event: %+v", m)
 	}
-	codec, err := schemas.KindKlaviyoWebhook.Codec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := codec.BinaryFromNative(nil, m.event.Native())
-	if err != nil {
-		t.Fatalf("mapped event does not encode: %v", err)
-	}
-	native, _, err := codec.NativeFromBinary(bin)
-	if err != nil {
-		t.Fatalf("encoded event does not decode: %v", err)
-	}
-	nm := native.(map[string]any)
+	nm := avroRoundTrip(t, schemas.KindKlaviyoWebhook, m.event)
 	if nm["event_id"] != m.eventID {
 		t.Fatal("event_id changed in the round trip")
 	}

@@ -3,7 +3,8 @@
 // their goavro codecs, the Confluent Schema Registry wire format, and the
 // registration of the schemas under TopicNameStrategy subjects.
 //
-// Producers build a [DecisionMade] or [AgentMessage], and encode it with a
+// Producers build a [DecisionMade], [AgentMessage] or [KlaviyoWebhook] (the
+// table of kinds in this file lists them), and encode it with a
 // [Registry] into magic byte 0, a 4-byte schema id and the Avro binary. Any
 // stock Confluent deserializer can read the result; so can [Registry.Decode],
 // which fetches (and caches) writer schemas it has not seen yet, so consumers
