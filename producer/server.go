@@ -1,10 +1,12 @@
 // Package producer is hookbridge's webhook receiver: a Fiber app that
-// verifies each webhook (verify.go), maps its JSON to an event (one file per
-// source), encodes it as Avro and produces it to Kafka with acks=all
-// (publish.go), and only then acknowledges it. Senders that never retry get
-// a durable on-disk spool instead when Kafka is slow or away (spool.go).
+// verifies each webhook (verify.go), maps its JSON to n events (one file per
+// source; a Klaviyo system batch makes one per item), encodes them as Avro,
+// produces them to Kafka with acks=all (publish.go), and acknowledges only
+// once every one is acknowledged. Senders that never retry get a durable
+// on-disk spool instead when Kafka is slow or away (spool.go).
 //
 // A webhook's way: route (server.go) → verify → map → encode → produce → ack.
+// The table of sources (sources.go) is the one place a source is added.
 package producer
 
 import (
