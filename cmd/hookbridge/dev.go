@@ -23,6 +23,7 @@ import (
 	"github.com/hookbridge/hookbridge/internal/devstack"
 	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/topics"
+	"github.com/hookbridge/hookbridge/producer"
 )
 
 const devUsage = `
@@ -187,7 +188,7 @@ func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	}()
 	var err error
 	if ln != nil {
-		err = runReceiver(ctx, receiverEnv{Config: cfg, Log: log, Metrics: reg, Health: checks, Listener: ln})
+		err = producer.Run(ctx, producer.RunOptions{Config: cfg, Log: log, Metrics: reg, Health: checks, Listener: ln})
 	} else {
 		<-ctx.Done()
 	}
