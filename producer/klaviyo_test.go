@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,6 +284,36 @@ func TestKlaviyoSystemPartlyAckedBatchIsNotAcknowledged(t *testing.T) {
 		}
 		if ids[it.ExternalID] != want {
 			t.Errorf("%s in the topic %d times; want %d", it.ExternalID, ids[it.ExternalID], want)
+		}
+	}
+}
+
+// countingPublisher acknowledges every record at once without sending it.
+type countingPublisher struct{ n atomic.Int64 }
+
+func (p *countingPublisher) Publish(_ *kgo.Record, done func(error)) { p.n.Add(1); done(nil) }
+
+// The drainer keeps to a record budget, not an entry count: spooled batches
+// of 1,000 events each are produced a few entries per round, never more
+// records than half the producer's buffer (which would fail at once).
+func TestDrainerKeepsToARecordBudget(t *testing.T) {
+	r := newRig(t, nil)
+	r.waitReady(t, http.StatusOK)
+	body, _ := sample.NewGenerator(1).KlaviyoSystem(time.Now(), "wh", 1000)
+	entries := make([]spoolEntry, 25)
+	for i := range entries {
+		entries[i] = spoolEntry{seq: uint64(i + 1), d: delivery{Source: "klaviyo-system", ReceivedAt: time.Now(), Body: body}}
+	}
+	cp := &countingPublisher{}
+	r.srv.opts.Publisher = cp
+	results := r.srv.publishEntries(entries)
+	if len(results) != drainRecordBudget/1000 || cp.n.Load() != int64(len(results))*1000 {
+		t.Fatalf("one round produced %d entries, %d records; want %d entries within the %d-record budget",
+			len(results), cp.n.Load(), drainRecordBudget/1000, drainRecordBudget)
+	}
+	for _, a := range results {
+		if err := a.wait(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
