@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -229,9 +230,12 @@ func TestKlaviyoSystemBodyLimitIsItsOwn(t *testing.T) {
 	if a := post(t, r.url+"/webhooks/klaviyo/system", sample.KlaviyoSystemHeaders(r.system, "wh", time.Now(), body), body); a.code != http.StatusOK {
 		t.Fatalf("answer %d %v; want 200", a.code, a.body)
 	}
-	big := bytes.Repeat([]byte("x"), (1<<20)+10)
-	if a := post(t, r.url+"/webhooks/product-agents", sample.TokenHeaders(r.token), big); a.code != http.StatusRequestEntityTooLarge {
-		t.Fatalf("Product Agents over its 1 MiB limit: %d %v; want 413", a.code, a.body)
+	// Product Agents keeps its 1 MiB: a declared length above it gets 413
+	// from the headers alone, though the app takes 3 MiB on another route.
+	head := "POST /webhooks/product-agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa((1<<20)+1) + "\r\n\r\n"
+	if got := rawExchange(t, r.url, head); !strings.HasPrefix(got, "HTTP/1.1 413") {
+		t.Fatalf("Product Agents over its 1 MiB limit: %q; want 413", got)
 	}
 }
 
