@@ -15,13 +15,15 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// deliver produces a mapped webhook and answers only once it is durable:
-// 200 when Kafka acknowledged it, 202 when it was fsynced to the spool,
-// 503 with Retry-After otherwise (the sender must retry; nothing was kept).
+// deliver produces a mapped webhook's records and answers only once every
+// one is durable: 200 when Kafka acknowledged them all, 202 when the
+// webhook was fsynced to the spool, 503 with Retry-After otherwise (the
+// sender must retry; records already acknowledged come again and dedupe
+// removes them).
 //
-// rec is m's record when it could be encoded already (nil while the
-// schemas are not registered); either way it is known to fit.
-func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped, rec *kgo.Record) error {
+// recs are ms's records when they could be encoded already (nil while the
+// schemas are not registered); either way they are known to fit.
+func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, ms []mapped, recs []*kgo.Record) error {
 	spool := src.spool && s.opts.Spool != nil
 	var err error
 	switch {
@@ -30,7 +32,7 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped, rec *
 		// them so per-key order holds, and answer without waiting.
 		err = errSpoolFirst
 	default:
-		err = s.publishWithin(src, d, m, rec)
+		err = s.publishWithin(src, d, ms, recs)
 	}
 	if tooLarge(err) {
 		return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "record_too_large", err.Error())
@@ -43,77 +45,102 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, m mapped, rec *
 		cancel()
 		if err == nil {
 			s.metrics.requests.WithLabelValues(src.name, outcomeSpooled).Inc()
-			return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"status": outcomeSpooled, "event_id": m.eventID})
+			return c.Status(fiber.StatusAccepted).JSON(ackBody(outcomeSpooled, ms))
 		}
 		if s.kafkaUp() {
 			// The sender never retries: rather than refuse it while a full
 			// spool drains (or its disk fails), try Kafka directly (it may
 			// overtake older webhooks of the same key; losing it would be
 			// worse).
-			err = s.publishWithin(src, d, m, nil)
+			err = s.publishWithin(src, d, ms, nil)
 		}
 	}
 	if err == nil {
 		outcome := outcomeAccepted
-		if m.event == nil {
+		if len(ms) == 1 && ms[0].event == nil {
 			outcome = outcomeUnrouted
 		}
 		s.metrics.requests.WithLabelValues(src.name, outcome).Inc()
-		return c.Status(fiber.StatusOK).JSON(fiber.Map{"status": outcome, "event_id": m.eventID})
+		return c.Status(fiber.StatusOK).JSON(ackBody(outcome, ms))
 	}
-	s.log.Warn("webhook not stored; answering 503", "source", src.name, "event_id", m.eventID, "err", err)
+	s.log.Warn("webhook not stored; answering 503", "source", src.name, "events", len(ms), "first_event_id", ms[0].eventID, "err", err)
 	s.metrics.requests.WithLabelValues(src.name, outcomeUnavailable).Inc()
 	s.setRetryAfter(c)
 	return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "not stored, retry later: " + err.Error()})
 }
 
-// publishWithin publishes and waits for the ack up to the source's
-// deadline. rec, when not nil, is m's record, not yet published.
-func (s *Server) publishWithin(src *source, d *delivery, m mapped, rec *kgo.Record) error {
+// ackBody is the body of a 2xx: how many events the webhook made, and the
+// event id when it made one.
+func ackBody(outcome string, ms []mapped) fiber.Map {
+	a := fiber.Map{"status": outcome, "events": len(ms)}
+	if len(ms) == 1 {
+		a["event_id"] = ms[0].eventID
+	}
+	return a
+}
+
+// publishWithin publishes a webhook's records and waits for every ack up
+// to the source's deadline. recs, when not nil, are ms's records, not yet
+// published.
+func (s *Server) publishWithin(src *source, d *delivery, ms []mapped, recs []*kgo.Record) error {
 	ctx, cancel := context.WithTimeout(context.Background(), src.deadline)
 	defer cancel()
-	if rec == nil {
+	if recs == nil {
 		var err error
-		if rec, err = record(s.opts.Schemas, d, m); err != nil {
+		if recs, err = records(s.opts.Schemas, d, ms); err != nil {
 			return err
 		}
 	}
 	start := time.Now()
-	err := publishAndWait(ctx, s.opts.Publisher, rec)
+	err := publishAll(s.opts.Publisher, recs).wait(ctx)
 	if err == nil {
 		s.metrics.produce.WithLabelValues(src.name).Observe(time.Since(start).Seconds())
 	}
 	return err
 }
 
-// fitRecord encodes m and refuses it when its record can never be
-// produced. While the schemas are not registered it measures the Avro
-// encoding without them and returns no record.
-func (s *Server) fitRecord(d *delivery, m mapped) (*kgo.Record, error) {
+// fitRecords encodes every record of a webhook, all or nothing, and
+// refuses the webhook when one of them can never be produced. While the
+// schemas are not registered it measures the Avro encodings without them
+// and returns no records.
+func (s *Server) fitRecords(d *delivery, ms []mapped) ([]*kgo.Record, error) {
 	limit := int64(s.opts.Receiver.MaxRecordBytes)
-	rec, err := record(s.opts.Schemas, d, m)
-	if errors.Is(err, schemas.ErrNotRegistered) {
-		size, err := unregisteredSize(d, m)
+	recs := make([]*kgo.Record, 0, len(ms))
+	for _, m := range ms {
+		rec, err := record(s.opts.Schemas, d, m)
+		if errors.Is(err, schemas.ErrNotRegistered) {
+			return nil, s.fitUnregistered(d, ms, limit)
+		}
 		if err != nil {
 			return nil, err
 		}
-		if size > limit {
+		if size := recordBytes(rec); size > limit {
 			return nil, &tooLargeError{size: size, limit: limit}
 		}
-		return nil, nil
+		recs = append(recs, rec)
 	}
-	if err != nil {
-		return nil, err
+	return recs, nil
+}
+
+func (s *Server) fitUnregistered(d *delivery, ms []mapped, limit int64) error {
+	for _, m := range ms {
+		size, err := unregisteredSize(d, m)
+		if err != nil {
+			return err
+		}
+		if size > limit {
+			return &tooLargeError{size: size, limit: limit}
+		}
 	}
-	if size := recordBytes(rec); size > limit {
-		return nil, &tooLargeError{size: size, limit: limit}
-	}
-	return rec, nil
+	return nil
 }
 
 // unregisteredSize is the size m's record will have, measured with the
 // embedded schema: the registry only adds the 5-byte wire-format prefix.
 func unregisteredSize(d *delivery, m mapped) (int64, error) {
+	if m.event == nil {
+		return recordBytes(&kgo.Record{Key: []byte(m.key), Value: d.Body, Headers: recordMeta(d, m).Headers()}), nil
+	}
 	codec, err := m.event.Kind().Codec()
 	if err != nil {
 		return 0, err
@@ -151,20 +178,12 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		s.metrics.rejections.WithLabelValues(sourceLabel(name), reason).Inc()
 	}
 	if code == fiber.StatusRequestEntityTooLarge {
-		msg = "body larger than " + strconv.FormatInt(int64(s.opts.Receiver.BodyLimit), 10) + " bytes"
+		msg = "body larger than " + strconv.FormatInt(int64(s.bodyLimitFor(string(c.Request().URI().Path()))), 10) + " bytes"
 	}
 	if code >= 500 {
 		s.log.Error("request failed", "path", c.Path(), "err", err)
 	}
 	return c.Status(code).JSON(fiber.Map{"error": msg})
-}
-
-// sourceLabel keeps metric labels to the known sources.
-func sourceLabel(name string) string {
-	if name == "pique" || name == "product-agents" {
-		return name
-	}
-	return "other"
 }
 
 func (s *Server) setRetryAfter(c *fiber.Ctx) {

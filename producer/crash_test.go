@@ -18,15 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/hookbridge/hookbridge/internal/config"
-	"github.com/hookbridge/hookbridge/internal/connect"
 	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/internal/testkit"
-	"github.com/hookbridge/hookbridge/schemas"
 )
 
 // childEnv marks the test binary re-executed as a receiver process.
@@ -52,34 +49,6 @@ func runChildReceiver() error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	kopts, err := connect.KafkaOpts(cfg.Kafka)
-	if err != nil {
-		return err
-	}
-	cl, err := kgo.NewClient(append(kopts, ProducerOpts(cfg.Receiver.Linger)...)...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	src, err := connect.SchemaRegistry(cfg.SchemaRegistry)
-	if err != nil {
-		return err
-	}
-	reg := prometheus.NewRegistry()
-	sp, err := OpenSpool(cfg.Receiver.Spool.Dir, int64(cfg.Receiver.Spool.MaxBytes), reg, log)
-	if err != nil {
-		return err
-	}
-	defer sp.Close()
-	srv, err := New(Options{
-		Receiver: cfg.Receiver, Topics: cfg.Topics, Schemas: schemas.NewRegistry(src),
-		Publisher: KafkaPublisher{Client: cl}, Kafka: cl, Spool: sp, Logger: log,
-		Metrics: reg, Gatherer: reg, Health: &health.Checks{},
-	})
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -87,11 +56,9 @@ func runChildReceiver() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	fmt.Printf("LISTEN %s\n", ln.Addr())
-	err = srv.Serve(ctx, ln)
-	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = cl.Flush(fctx)
-	return err
+	// The same wiring as `hookbridge serve`.
+	return Run(ctx, RunOptions{Config: cfg, Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Metrics: prometheus.NewRegistry(), Health: &health.Checks{}, Listener: ln})
 }
 
 // child is a receiver process.

@@ -14,7 +14,8 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// drainBatchSize is how many spooled webhooks one drain round produces.
+// drainBatchSize is how many spooled webhooks one drain round reads; it
+// produces as many of them as fit drainRecordBudget records.
 const drainBatchSize = 512
 
 // drainLoop produces spooled webhooks once Kafka is back, oldest first,
@@ -81,13 +82,8 @@ func (s *Server) drainOnce(ctx context.Context) (int, error) {
 	var done []uint64
 	var failed int
 	var firstErr error
-	for i, ch := range results {
-		var err error
-		select {
-		case err = <-ch:
-		case <-pctx.Done():
-			err = fmt.Errorf("%w (%v)", ErrNotAcked, context.Cause(pctx))
-		}
+	for i, a := range results {
+		err := a.wait(pctx)
 		if reason := permanent(err); reason != "" {
 			err = s.quarantine(pctx, entries[i], reason, err)
 		}
@@ -106,26 +102,33 @@ func (s *Server) drainOnce(ctx context.Context) (int, error) {
 		}
 	}
 	if failed > 0 {
-		return len(done), fmt.Errorf("%d of %d spooled webhooks not acknowledged, first: %w", failed, len(entries), firstErr)
+		return len(done), fmt.Errorf("%d of %d spooled webhooks not acknowledged (each is sent again whole), first: %w", failed, len(results), firstErr)
 	}
 	return len(done), nil
 }
 
-// publishEntries publishes the records of entries in spool order; each
-// entry's channel gets its ack or why it has no record.
-func (s *Server) publishEntries(entries []spoolEntry) []chan error {
-	results := make([]chan error, len(entries))
+// publishEntries publishes the records of the oldest entries, in spool
+// order, up to drainRecordBudget records (always the first entry's), and
+// returns each published entry's acks: entries[i] for results[i]. An entry
+// that makes no records gets why.
+func (s *Server) publishEntries(entries []spoolEntry) []*acks {
+	var out []*acks
+	budget := drainRecordBudget
 	for i := range entries {
-		results[i] = make(chan error, 1)
-		rec, err := s.spooledRecord(&entries[i])
+		recs, err := s.spooledRecords(&entries[i])
 		if err != nil {
-			results[i] <- err
+			a := &acks{n: 1, ch: make(chan error, 1)}
+			a.ch <- err
+			out = append(out, a)
 			continue
 		}
-		ch := results[i]
-		s.opts.Publisher.Publish(rec, func(err error) { ch <- err })
+		if len(out) > 0 && len(recs) > budget {
+			break
+		}
+		budget -= len(recs)
+		out = append(out, publishAll(s.opts.Publisher, recs))
 	}
-	return results
+	return out
 }
 
 // permanentError is a spooled entry that can never become a record.
@@ -154,36 +157,34 @@ func permanent(err error) string {
 	return ""
 }
 
-// spooledRecord maps and encodes a spooled webhook. One that no longer maps
-// (it did when it was accepted) goes to the unrouted topic with its raw
-// body rather than being dropped.
-func (s *Server) spooledRecord(e *spoolEntry) (*kgo.Record, error) {
+// spooledRecords maps and encodes a spooled webhook. One that no longer
+// maps (it did when it was accepted) goes to the unrouted topic with its
+// raw body rather than being dropped.
+func (s *Server) spooledRecords(e *spoolEntry) ([]*kgo.Record, error) {
 	if e.err != nil {
 		return nil, &permanentError{quarantineCorrupt, e.err}
 	}
 	d := &e.d
-	src := s.source(d.Source)
-	var m mapped
-	var err error
-	if src != nil {
-		m, err = src.mapFn(d, s.opts.Topics)
-	}
-	if src == nil || err != nil {
+	ms, err := s.remap(d)
+	if err != nil {
 		s.log.Error("spooled webhook no longer maps; sending it to the unrouted topic", "source", d.Source, "err", err)
-		m = mapped{topic: s.opts.Topics.Unrouted(), eventID: bodyHash(d.Body), eventType: "unmappable"}
+		m := mapped{topic: s.opts.Topics.Unrouted(), eventID: bodyHash(d.Body), eventType: "unmappable"}
 		m.key = m.eventID
+		ms = []mapped{m}
 	}
-	rec, err := record(s.opts.Schemas, d, m)
+	recs, err := records(s.opts.Schemas, d, ms)
 	switch {
 	case errors.Is(err, schemas.ErrNotRegistered):
 		return nil, err
 	case err != nil:
 		return nil, &permanentError{quarantineEncoding, err}
 	}
-	if size, limit := recordBytes(rec), int64(s.opts.Receiver.MaxRecordBytes); size > limit {
-		return nil, &permanentError{quarantineTooLarge, &tooLargeError{size: size, limit: limit}}
+	for _, rec := range recs {
+		if size, limit := recordBytes(rec), int64(s.opts.Receiver.MaxRecordBytes); size > limit {
+			return nil, &permanentError{quarantineTooLarge, &tooLargeError{size: size, limit: limit}}
+		}
 	}
-	return rec, nil
+	return recs, nil
 }
 
 // quarantine moves a spooled entry that can never be produced out of the
@@ -218,7 +219,8 @@ func (s *Server) deadLetter(e spoolEntry, reason string, cause error) *kgo.Recor
 	if e.err == nil {
 		orig.Value = e.d.Body
 		orig.Key = []byte(bodyHash(e.d.Body))
-		if m, err := s.remap(&e.d); err == nil {
+		if ms, err := s.remap(&e.d); err == nil {
+			m := ms[0]
 			orig.Topic, orig.Key = m.topic, []byte(m.key)
 			orig.Headers = recordMeta(&e.d, m).Headers()
 		}
@@ -236,10 +238,10 @@ const (
 )
 
 // remap maps a spooled delivery with its source's mapper.
-func (s *Server) remap(d *delivery) (mapped, error) {
+func (s *Server) remap(d *delivery) ([]mapped, error) {
 	src := s.source(d.Source)
 	if src == nil {
-		return mapped{}, fmt.Errorf("unknown source %q", d.Source)
+		return nil, fmt.Errorf("unknown source %q", d.Source)
 	}
 	return src.mapFn(d, s.opts.Topics)
 }

@@ -31,6 +31,18 @@ func record(reg *schemas.Registry, d *delivery, m mapped) (*kgo.Record, error) {
 	return r, nil
 }
 
+// records encodes every record of a webhook, all or nothing.
+func records(reg *schemas.Registry, d *delivery, ms []mapped) ([]*kgo.Record, error) {
+	recs := make([]*kgo.Record, len(ms))
+	for i, m := range ms {
+		var err error
+		if recs[i], err = record(reg, d, m); err != nil {
+			return nil, err
+		}
+	}
+	return recs, nil
+}
+
 func recordMeta(d *delivery, m mapped) schemas.Meta {
 	return schemas.Meta{EventID: m.eventID, Source: d.Source, EventType: m.eventType, ReceivedAt: d.ReceivedAt, SvixID: d.SvixID}
 }
@@ -90,16 +102,42 @@ func (p KafkaPublisher) Publish(rec *kgo.Record, done func(error)) {
 	})
 }
 
+// acks are the broker's answers to records published together.
+type acks struct {
+	n  int
+	ch chan error
+}
+
+// publishAll publishes recs in order (so they keep their order per key)
+// without waiting; wait collects the acks.
+func publishAll(p Publisher, recs []*kgo.Record) *acks {
+	a := &acks{n: len(recs), ch: make(chan error, len(recs))}
+	for _, rec := range recs {
+		p.Publish(rec, func(err error) { a.ch <- err })
+	}
+	return a
+}
+
+// wait returns nil once every record is acknowledged, the first failure
+// once every record has an answer, or ErrNotAcked when ctx ends first.
+func (a *acks) wait(ctx context.Context) error {
+	var first error
+	for range a.n {
+		select {
+		case err := <-a.ch:
+			if first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%v)", ErrNotAcked, context.Cause(ctx))
+		}
+	}
+	return first
+}
+
 // publishAndWait publishes rec and waits for its ack until ctx ends.
 func publishAndWait(ctx context.Context, p Publisher, rec *kgo.Record) error {
-	acked := make(chan error, 1)
-	p.Publish(rec, func(err error) { acked <- err })
-	select {
-	case err := <-acked:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("%w (%v)", ErrNotAcked, context.Cause(ctx))
-	}
+	return publishAll(p, []*kgo.Record{rec}).wait(ctx)
 }
 
 // ProducerOpts are the franz-go options of the receiver's producer:
@@ -121,9 +159,16 @@ func ProducerOpts(linger time.Duration) []kgo.Opt {
 		// returns, until this; the buffer bound makes a long outage fail
 		// new records at once instead of queueing them.
 		kgo.RecordDeliveryTimeout(5 * time.Minute),
-		kgo.MaxBufferedRecords(20000),
+		kgo.MaxBufferedRecords(maxBufferedRecords),
 	}
 }
+
+// maxBufferedRecords bounds the producer's buffer; the drainer keeps to
+// half of it, so webhooks arriving while it drains still find room.
+const (
+	maxBufferedRecords = 20000
+	drainRecordBudget  = maxBufferedRecords / 2
+)
 
 // MaxRecordBytes lets records of up to n bytes (as recordBytes counts
 // them) through the producer; put it after ProducerOpts.

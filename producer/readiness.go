@@ -126,7 +126,7 @@ const schemaWarnEvery = 5 * time.Minute
 
 // subjects are the schema subjects the receiver writes.
 func (s *Server) subjects() map[schemas.Kind]string {
-	return schemas.SubjectsFor(s.opts.Topics.Pique(), s.opts.Topics.ProductAgents())
+	return schemas.Subjects(s.opts.Topics.Prefix)
 }
 
 // kafkaUp reports whether the last check reached Kafka and the schemas are

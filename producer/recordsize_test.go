@@ -132,9 +132,9 @@ func TestRecordSizeIsKnownWithoutTheRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, err := s.fitRecord(d, m)
-		if rec != nil || tooLarge(err) == fits || (fits && err != nil) {
-			t.Errorf("%d-byte body: record %v, error %v; want fits=%v and no record yet", len(body), rec != nil, err, fits)
+		recs, err := s.fitRecords(d, []mapped{m})
+		if recs != nil || tooLarge(err) == fits || (fits && err != nil) {
+			t.Errorf("%d-byte body: record %v, error %v; want fits=%v and no record yet", len(body), recs != nil, err, fits)
 		}
 	}
 }

@@ -31,6 +31,8 @@ type rig struct {
 	health  *health.Checks
 	secret  string // Pique's whsec_ secret
 	token   string // Product Agents' bearer token
+	flow    string // Klaviyo flow token
+	system  string // Klaviyo system secret
 	metrics *prometheus.Registry
 }
 
@@ -47,6 +49,9 @@ func newRigOn(t *testing.T, env *testkit.Env, tweak func(*Options)) *rig {
 	rc := env.Config.Receiver
 	rc.Pique.Secrets = []config.Secret{config.Secret(r.secret)}
 	rc.ProductAgents.Token = config.Secret(r.token)
+	r.flow, r.system = sample.NewToken(), sample.NewToken()
+	rc.Klaviyo.Flow.Tokens = []config.Secret{config.Secret(r.flow)}
+	rc.Klaviyo.System.Secrets = []config.Secret{config.Secret(r.system)}
 	cl := env.Client(t, ProducerOpts(time.Millisecond)...)
 	opts := Options{
 		Receiver: rc, Topics: env.Config.Topics, Schemas: env.Schemas,

@@ -1,10 +1,12 @@
 // Package producer is hookbridge's webhook receiver: a Fiber app that
-// verifies each webhook (verify.go), maps its JSON to an event (one file per
-// source), encodes it as Avro and produces it to Kafka with acks=all
-// (publish.go), and only then acknowledges it. Senders that never retry get
-// a durable on-disk spool instead when Kafka is slow or away (spool.go).
+// verifies each webhook (verify.go), maps its JSON to n events (one file per
+// source; a Klaviyo system batch makes one per item), encodes them as Avro,
+// produces them to Kafka with acks=all (publish.go), and acknowledges only
+// once every one is acknowledged. Senders that never retry get a durable
+// on-disk spool instead when Kafka is slow or away (spool.go).
 //
 // A webhook's way: route (server.go) → verify → map → encode → produce → ack.
+// The table of sources (sources.go) is the one place a source is added.
 package producer
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 
 	"github.com/hookbridge/hookbridge/internal/config"
@@ -69,16 +72,35 @@ type Server struct {
 	kafkaErr atomic.Pointer[error]
 }
 
-// source is one webhook route and how to handle what arrives on it.
+// source is one webhook route and how to handle what arrives on it; the
+// table of sources is built in sources.go.
 type source struct {
 	name     string
 	path     string
 	verifier Verifier
 	limiter  *rate.Limiter
-	mapFn    func(*delivery, config.Topics) (mapped, error)
+	mapFn    mapper
 	// deadline bounds the wait for Kafka's ack before spooling or 503.
 	deadline time.Duration
 	spool    bool
+	// bodyLimit is the largest body the source takes; Fiber's app-wide
+	// limit is the largest of them.
+	bodyLimit config.ByteSize
+}
+
+// mapper turns a verified webhook into the records it makes: one for most
+// sources, one per item for batched ones.
+type mapper func(*delivery, config.Topics) ([]mapped, error)
+
+// one adapts a mapper of one-event webhooks.
+func one(f func(*delivery, config.Topics) (mapped, error)) mapper {
+	return func(d *delivery, t config.Topics) ([]mapped, error) {
+		m, err := f(d, t)
+		if err != nil {
+			return nil, err
+		}
+		return []mapped{m}, nil
+	}
 }
 
 // New builds the receiver; Serve runs it.
@@ -109,7 +131,7 @@ func newServer(opts Options, verifiers bool) (*Server, error) {
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "hookbridge",
-		BodyLimit:             int(opts.Receiver.BodyLimit),
+		BodyLimit:             int(s.maxBodyLimit()),
 		ReadTimeout:           opts.Receiver.ReadTimeout,
 		WriteTimeout:          opts.Receiver.WriteTimeout,
 		IdleTimeout:           opts.Receiver.IdleTimeout,
@@ -117,37 +139,16 @@ func newServer(opts Options, verifiers bool) (*Server, error) {
 		ErrorHandler:          s.errorHandler,
 		JSONEncoder:           json.Marshal, // goccy/go-json: answers are on the hot path too
 	})
+	// Each source's own limit, known from the headers: a declared length
+	// above it gets 413 before the body is read.
+	s.app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{MaxRequestBodySize: int(s.bodyLimitFor(string(h.RequestURI())))}
+	}
 	notYet := errors.New("kafka not checked yet")
 	s.kafkaErr.Store(&notYet)
 	s.addReadiness()
 	s.routes()
 	return s, nil
-}
-
-func (s *Server) buildSources(verifiers bool) error {
-	rc := s.opts.Receiver
-	var pv, av Verifier
-	var err error
-	if verifiers {
-		if pv, err = newSvixVerifier(rc.Pique.Secrets); err != nil {
-			return fmt.Errorf("receiver.pique.secrets: %w", err)
-		}
-		if av, err = productAgentsVerifier(rc.ProductAgents); err != nil {
-			return fmt.Errorf("receiver.product_agents (auth %s): %w", rc.ProductAgents.Auth, err)
-		}
-	}
-	s.sources = []*source{
-		{name: "pique", path: "/webhooks/pique", verifier: pv, limiter: limiter(rc.Pique.RateLimit),
-			mapFn: mapPique, deadline: rc.AckDeadline, spool: rc.Pique.Spool},
-		{name: "product-agents", path: "/webhooks/product-agents", verifier: av, limiter: limiter(rc.ProductAgents.RateLimit),
-			mapFn: mapProductAgents, deadline: rc.AckDeadline, spool: rc.ProductAgents.SpoolEnabled()},
-	}
-	for _, src := range s.sources {
-		if src.spool {
-			src.deadline = rc.Spool.Deadline
-		}
-	}
-	return nil
 }
 
 func limiter(rl config.RateLimit) *rate.Limiter {
@@ -221,7 +222,11 @@ func (s *Server) handler(src *source) fiber.Handler {
 		// per Content-Encoding without a bound before anything is verified.
 		body := c.Request().Body()
 		if err := src.verifier.Verify(body, fiberHeaders{c}); err != nil {
-			return s.reject(c, src, fiber.StatusUnauthorized, "unauthorized", err.Error())
+			return s.reject(c, src, fiber.StatusUnauthorized, rejectReason(err), err.Error())
+		}
+		if limit := src.bodyLimit; limit > 0 && int64(len(body)) > int64(limit) {
+			return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "too_large",
+				"body larger than "+strconv.FormatInt(int64(limit), 10)+" bytes")
 		}
 		d := &delivery{
 			Source:     src.name,
@@ -229,14 +234,14 @@ func (s *Server) handler(src *source) fiber.Handler {
 			SvixID:     svixID(c),
 			Body:       bytes.Clone(body), // Fiber reuses the request buffer once we return
 		}
-		m, err := src.mapFn(d, s.opts.Topics)
+		ms, err := src.mapFn(d, s.opts.Topics)
 		if err != nil {
 			return s.reject(c, src, fiber.StatusBadRequest, "malformed", err.Error())
 		}
-		rec, err := s.fitRecord(d, m)
+		recs, err := s.fitRecords(d, ms)
 		if tooLarge(err) {
 			return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "record_too_large", err.Error())
 		}
-		return s.deliver(c, src, d, m, rec)
+		return s.deliver(c, src, d, ms, recs)
 	}
 }

@@ -61,13 +61,23 @@ func DrainFile(ctx context.Context, path string, opts Options) (DrainReport, err
 	return rep, nil
 }
 
-// drainEntries produces entries in order and waits for every ack.
+// drainEntries produces entries in order, a record budget at a time, and
+// waits for every ack.
 func (s *Server) drainEntries(ctx context.Context, entries []spoolEntry, rep *DrainReport) error {
-	for i, ch := range s.publishEntries(entries) {
-		var err error
-		select {
-		case err = <-ch:
-		case <-ctx.Done():
+	for len(entries) > 0 {
+		results := s.publishEntries(entries)
+		if err := s.drainAcked(ctx, entries[:len(results)], results, rep); err != nil {
+			return err
+		}
+		entries = entries[len(results):]
+	}
+	return nil
+}
+
+func (s *Server) drainAcked(ctx context.Context, entries []spoolEntry, results []*acks, rep *DrainReport) error {
+	for i, a := range results {
+		err := a.wait(ctx)
+		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
 		if reason := permanent(err); reason != "" {

@@ -26,26 +26,49 @@ type Verifier interface {
 // errUnauthorized is the cause of every verification failure.
 var errUnauthorized = errors.New("unauthorized")
 
-// tokenVerifier checks Authorization: Bearer <token> in constant time.
-type tokenVerifier struct{ want [32]byte }
+// tokenVerifier checks a static token in constant time against any of
+// several (for rotation): in Authorization: Bearer <token>, or as the
+// whole value of another header.
+type tokenVerifier struct {
+	header string
+	wants  [][32]byte
+}
 
-func newTokenVerifier(token config.Secret) (*tokenVerifier, error) {
-	if token == "" {
+func newTokenVerifier(header string, tokens ...config.Secret) (*tokenVerifier, error) {
+	v := &tokenVerifier{header: header}
+	for _, t := range tokens {
+		if t != "" {
+			v.wants = append(v.wants, sha256.Sum256([]byte(t.Reveal())))
+		}
+	}
+	if len(v.wants) == 0 {
 		return nil, errors.New("no token configured")
 	}
-	return &tokenVerifier{want: sha256.Sum256([]byte(token.Reveal()))}, nil
+	return v, nil
 }
 
 func (v *tokenVerifier) Verify(_ []byte, h Headers) error {
-	scheme, got, ok := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " ")
-	// The scheme is case-insensitive (RFC 7235): bearer and BEARER too.
-	got = strings.TrimLeft(got, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || got == "" {
-		return fmt.Errorf("%w: missing Authorization: Bearer token", errUnauthorized)
+	got := strings.TrimSpace(h.Get(v.header))
+	if strings.EqualFold(v.header, "Authorization") {
+		scheme, tok, ok := strings.Cut(got, " ")
+		// The scheme is case-insensitive (RFC 7235): bearer and BEARER too.
+		if got = strings.TrimLeft(tok, " "); !ok || !strings.EqualFold(scheme, "Bearer") {
+			got = ""
+		}
+	}
+	if got == "" {
+		if strings.EqualFold(v.header, "Authorization") {
+			return fmt.Errorf("%w: missing Authorization: Bearer token", errUnauthorized)
+		}
+		return fmt.Errorf("%w: missing %s header", errUnauthorized, v.header)
 	}
 	// Comparing digests keeps the comparison constant-time in the length too.
 	sum := sha256.Sum256([]byte(got))
-	if subtle.ConstantTimeCompare(sum[:], v.want[:]) != 1 {
+	match := 0
+	for _, want := range v.wants {
+		match |= subtle.ConstantTimeCompare(sum[:], want[:])
+	}
+	if match != 1 {
 		return fmt.Errorf("%w: wrong token", errUnauthorized)
 	}
 	return nil
@@ -93,6 +116,6 @@ func productAgentsVerifier(c config.ProductAgentsSource) (Verifier, error) {
 	case "hmac":
 		return newHMACVerifier(c.HMACHeader, c.Secrets)
 	default:
-		return newTokenVerifier(c.Token)
+		return newTokenVerifier("Authorization", c.Token)
 	}
 }

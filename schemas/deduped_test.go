@@ -15,7 +15,7 @@ func TestRegisterAlsoUnderTheDedupedSubject(t *testing.T) {
 	reg, _, cl := newRegistry(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	subjects := schemas.SubjectsFor("d", "m")
+	subjects := schemas.Subjects("t.")
 	if err := reg.Register(ctx, subjects); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ const (
 const (
 	SourcePique         = "pique"
 	SourceProductAgents = "product-agents"
+	SourceKlaviyoFlow   = "klaviyo-flow"
+	SourceKlaviyoSystem = "klaviyo-system"
 )
 
 // ReceivedAtLayout is the received-at header's format: RFC 3339, UTC,

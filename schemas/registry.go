@@ -182,18 +182,19 @@ func (r *Registry) Decode(ctx context.Context, value []byte) (Decoded, error) {
 	return Decoded{SchemaID: id, Kind: rd.kind, Native: native}, nil
 }
 
-// DecodeEvent decodes a value into a *DecisionMade or an *AgentMessage.
+// DecodeEvent decodes a value into its event type (*DecisionMade,
+// *AgentMessage, *KlaviyoWebhook). A writer schema that is no hookbridge
+// kind is an error naming its record and schema id.
 func (r *Registry) DecodeEvent(ctx context.Context, value []byte) (Event, error) {
 	d, err := r.Decode(ctx, value)
 	if err != nil {
 		return nil, err
 	}
-	switch d.Kind {
-	case KindDecisionMade:
-		return DecisionMadeFromNative(d.Native)
-	default:
-		return AgentMessageFromNative(d.Native)
+	ki, ok := d.Kind.info()
+	if !ok {
+		return nil, fmt.Errorf("schemas: schema id %d is %s, not a hookbridge event kind", d.SchemaID, d.Kind)
 	}
+	return ki.decode(d.Native)
 }
 
 // SchemaText returns the Avro schema text of a schema id, from the same
@@ -245,13 +246,4 @@ func kindOf(schema string) (Kind, error) {
 		}
 	}
 	return 0, fmt.Errorf("record %q is not a hookbridge event", head.Name)
-}
-
-// SubjectsFor maps each event kind to the TopicNameStrategy subject of the
-// topic it is written to.
-func SubjectsFor(decisionsTopic, messagesTopic string) map[Kind]string {
-	return map[Kind]string{
-		KindDecisionMade: Subject(decisionsTopic),
-		KindAgentMessage: Subject(messagesTopic),
-	}
 }

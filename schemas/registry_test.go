@@ -39,10 +39,10 @@ func TestRegisterEncodeDecodeRoundTrip(t *testing.T) {
 	if _, err := reg.AppendEncode(nil, ev); err == nil {
 		t.Fatal("encoding before registration must fail: the schema id is unknown")
 	}
-	if err := reg.Register(ctx, schemas.SubjectsFor("d", "m")); err != nil {
+	if err := reg.Register(ctx, schemas.Subjects("")); err != nil {
 		t.Fatal(err)
 	}
-	if c := cl.Compatibility(ctx, "d-value"); c[0].Err != nil || c[0].Level != sr.CompatBackward {
+	if c := cl.Compatibility(ctx, "pique.decisions.v1-value"); c[0].Err != nil || c[0].Level != sr.CompatBackward {
 		t.Fatalf("subject compatibility = %+v; want BACKWARD", c[0])
 	}
 	val, err := reg.AppendEncode(nil, ev)
@@ -68,7 +68,7 @@ func TestRegisterEncodeDecodeRoundTrip(t *testing.T) {
 		dm.Decision.ID != nil || dm.Session.Email != nil || dm.RawJSON != ev.RawJSON {
 		t.Fatalf("round trip changed the event: %+v", dm)
 	}
-	if err := reg.Register(ctx, schemas.SubjectsFor("d", "m")); err != nil {
+	if err := reg.Register(ctx, schemas.Subjects("")); err != nil {
 		t.Fatalf("registering again must be idempotent: %v", err)
 	}
 	if again, _ := reg.SchemaID(schemas.KindDecisionMade); again != id {
@@ -81,12 +81,12 @@ func TestRegisterEncodeDecodeRoundTrip(t *testing.T) {
 func TestDecodeRecordOfNewerSchemaVersion(t *testing.T) {
 	reg, fake, _ := newRegistry(t)
 	ctx := context.Background()
-	if err := reg.Register(ctx, schemas.SubjectsFor("d", "m")); err != nil {
+	if err := reg.Register(ctx, schemas.Subjects("")); err != nil {
 		t.Fatal(err)
 	}
 	newer := strings.Replace(schemas.KindAgentMessage.Source(), `{"name": "raw_json"`,
 		`{"name": "locale", "type": ["null", "string"], "default": null}, {"name": "raw_json"`, 1)
-	id, _, err := fake.RegisterSchema("m-value", sr.Schema{Schema: newer, Type: sr.TypeAvro})
+	id, _, err := fake.RegisterSchema("productagents.messages.v1-value", sr.Schema{Schema: newer, Type: sr.TypeAvro})
 	if err != nil {
 		t.Fatalf("a field added with a default must be BACKWARD compatible: %v", err)
 	}

@@ -65,10 +65,17 @@ func runKlaviyo(ctx context.Context, env consumerEnv) error {
 	}
 	return consumers.Run(ctx, opts, consumers.Group{
 		Name:          k.Group,
-		Topics:        []string{cfg.Topics.Deduped(cfg.Topics.Pique()), cfg.Topics.Deduped(cfg.Topics.ProductAgents())},
+		Topics:        forwardedTopics(cfg.Topics),
 		NewProcessor:  klaviyo.NewProcessorFunc(proc),
 		FlushInterval: k.FlushInterval,
 	})
+}
+
+// forwardedTopics are the topics the Klaviyo forwarder reads: Pique's and
+// Product Agents' deduped topics, never Klaviyo's own webhooks (that would
+// send Klaviyo's events back into Klaviyo).
+func forwardedTopics(t config.Topics) []string {
+	return []string{t.Deduped(t.Pique()), t.Deduped(t.ProductAgents())}
 }
 
 // klaviyoClientOptions turns the configuration into client options.

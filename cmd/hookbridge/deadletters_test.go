@@ -202,7 +202,7 @@ func TestRedrivenDedupeDeadLetterReachesDedupedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := schemas.NewRegistry(src)
-	if err := reg.Register(ctx, schemas.SubjectsFor(raw, cfg.Topics.ProductAgents())); err != nil {
+	if err := reg.Register(ctx, map[schemas.Kind]string{schemas.KindDecisionMade: schemas.Subject(raw), schemas.KindAgentMessage: schemas.Subject(cfg.Topics.ProductAgents())}); err != nil {
 		t.Fatal(err)
 	}
 	ev := &schemas.DecisionMade{EventID: "dec-redrive", EventType: "decision.made", ReceivedAt: time.Now().UTC().Truncate(time.Millisecond), RawJSON: "{}"}

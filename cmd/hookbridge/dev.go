@@ -23,6 +23,7 @@ import (
 	"github.com/hookbridge/hookbridge/internal/devstack"
 	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/topics"
+	"github.com/hookbridge/hookbridge/producer"
 )
 
 const devUsage = `
@@ -115,7 +116,8 @@ func devConfig(cfg *config.Config, env config.Env, stack *devstack.Stack, dataDi
 	}
 	rc := &cfg.Receiver
 	var made *devstack.Secrets
-	if len(rc.Pique.Secrets) == 0 || (rc.ProductAgents.Auth == "token" && rc.ProductAgents.Token == "") {
+	if len(rc.Pique.Secrets) == 0 || (rc.ProductAgents.Auth == "token" && rc.ProductAgents.Token == "") ||
+		len(rc.Klaviyo.Flow.Tokens) == 0 || len(rc.Klaviyo.System.Secrets) == 0 {
 		s, err := devstack.LoadOrCreateSecrets(dataDir)
 		if err != nil {
 			return nil, fmt.Errorf("dev secrets: %w", err)
@@ -126,6 +128,12 @@ func devConfig(cfg *config.Config, env config.Env, stack *devstack.Stack, dataDi
 		}
 		if rc.ProductAgents.Auth == "token" && rc.ProductAgents.Token == "" {
 			rc.ProductAgents.Token = config.Secret(s.ProductAgentsToken)
+		}
+		if len(rc.Klaviyo.Flow.Tokens) == 0 {
+			rc.Klaviyo.Flow.Tokens = []config.Secret{config.Secret(s.KlaviyoFlowToken)}
+		}
+		if len(rc.Klaviyo.System.Secrets) == 0 {
+			rc.Klaviyo.System.Secrets = []config.Secret{config.Secret(s.KlaviyoSystemSecret)}
 		}
 	}
 	return made, cfg.Validate()
@@ -180,7 +188,7 @@ func runDev(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	}()
 	var err error
 	if ln != nil {
-		err = runReceiver(ctx, receiverEnv{Config: cfg, Log: log, Metrics: reg, Health: checks, Listener: ln})
+		err = producer.Run(ctx, producer.RunOptions{Config: cfg, Log: log, Metrics: reg, Health: checks, Listener: ln})
 	} else {
 		<-ctx.Done()
 	}
@@ -218,7 +226,7 @@ func printDevBanner(w io.Writer, cfg *config.Config, stack *devstack.Stack, data
 	}
 	fmt.Fprintf(w, `
 hookbridge dev is running
-  receiver         %[1]s  (POST /webhooks/pique, /webhooks/product-agents; GET /healthz /readyz /metrics)
+  receiver         %[1]s  (POST /webhooks/pique, /webhooks/product-agents, /webhooks/klaviyo/flow, /webhooks/klaviyo/system; GET /healthz /readyz /metrics)
   kafka            %[2]s
   schema registry  %[3]s
   data             %[4]s
@@ -229,7 +237,9 @@ hookbridge dev is running
 dev secrets (kept in %s; send-sample finds them there):
   HOOKBRIDGE_PIQUE_SECRETS=%s
   HOOKBRIDGE_PRODUCT_AGENTS_TOKEN=%s
-`, devstack.SecretsFile(dataDir), made.PiqueSecret, made.ProductAgentsToken)
+  HOOKBRIDGE_KLAVIYO_FLOW_TOKEN=%s
+  HOOKBRIDGE_KLAVIYO_SYSTEM_SECRETS=%s
+`, devstack.SecretsFile(dataDir), made.PiqueSecret, made.ProductAgentsToken, made.KlaviyoFlowToken, made.KlaviyoSystemSecret)
 	}
 	fmt.Fprintf(w, "\nTry next, in another terminal:\n")
 	for _, c := range devTryNext(cfg, stack, dataDir, url) {
@@ -255,6 +265,8 @@ func devTryNext(cfg *config.Config, stack *devstack.Stack, dataDir, url string) 
 	return []string{
 		send + " --source pique --count 20 --duplicates 0.3",
 		send + " --source product-agents --count 20",
+		send + " --source klaviyo-system --count 2 --batch 500",
+		tailCmd + " --topic " + cfg.Topics.Klaviyo() + ".deduped --from earliest",
 		tailCmd + " --topic " + cfg.Topics.Pique() + " --from earliest --until-end",
 		tailCmd + " --topic " + cfg.Topics.Pique() + ".deduped --from earliest",
 	}

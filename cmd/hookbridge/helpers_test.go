@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookbridge/hookbridge/internal/testkit"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command goroutine writing while
@@ -186,22 +188,21 @@ func tail(t *testing.T, topic string, n int) []tailLineJSON {
 	return lines
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond with testkit.Eventually; cond's last error is logged
+// when it never holds.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(within)
 	var last error
-	for {
+	t.Cleanup(func() {
+		if t.Failed() && last != nil {
+			t.Logf("%s: last error: %v", what, last)
+		}
+	})
+	testkit.Eventually(t, within, what, func() bool {
 		ok, err := cond()
-		if ok {
-			return
-		}
 		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s (last error: %v)", what, within, last)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return ok
+	})
 }
 
 // parquetFiles lists the .parquet files under dir.

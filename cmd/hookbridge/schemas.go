@@ -50,7 +50,7 @@ and reads it, its key, partitions and retention, and each schema's fields.`, std
 	if err != nil {
 		return err
 	}
-	subjects := schemas.SubjectsFor(cfg.Topics.Pique(), cfg.Topics.ProductAgents())
+	subjects := schemas.Subjects(cfg.Topics.Prefix)
 	if args[0] == "print" {
 		for _, k := range schemas.AllKinds() {
 			fmt.Fprintf(std.out, "# subject %s\n%s\n", subjects[k], k.Source())

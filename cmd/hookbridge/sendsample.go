@@ -21,13 +21,16 @@ import (
 )
 
 func cmdSendSample(ctx context.Context, args []string, std stdio) error {
-	fs := newFlags("send-sample --source pique|product-agents [flags]", `
+	fs := newFlags("send-sample --source pique|product-agents|klaviyo-flow|klaviyo-system [flags]", `
 Posts realistic signed sample webhooks, shaped like the senders' documented
 examples and varied. Secrets come from HOOKBRIDGE_PIQUE_SECRETS (the first one
-signs) and HOOKBRIDGE_PRODUCT_AGENTS_TOKEN, else from the dev secrets that
-'hookbridge dev' keeps in --data-dir. --duplicates F re-sends a fraction F of
+signs), HOOKBRIDGE_PRODUCT_AGENTS_TOKEN, HOOKBRIDGE_KLAVIYO_FLOW_TOKEN and
+HOOKBRIDGE_KLAVIYO_SYSTEM_SECRETS, else from the dev secrets that
+'hookbridge dev' keeps in --data-dir. klaviyo-system sends batches of --batch
+events of varied topics (received, opened, clicked email, unsubscribed, SMS sent). --duplicates F re-sends a fraction F of
 the webhooks (same body and, for Pique, the same svix-id, as a Svix retry would).`, std)
-	source := fs.String("source", "pique", "pique or product-agents")
+	source := fs.String("source", "pique", "pique, product-agents, klaviyo-flow or klaviyo-system")
+	batch := fs.Int("batch", 10, "klaviyo-system: events per webhook (Klaviyo sends up to 1,000)")
 	url := fs.String("url", "http://127.0.0.1:8080", "receiver base URL (send-sample adds /webhooks/<source>)")
 	count := fs.Int("count", 10, "webhooks to send (duplicates not counted)")
 	dups := fs.Float64("duplicates", 0, "fraction of webhooks to send twice, 0 to 1")
@@ -36,8 +39,8 @@ the webhooks (same body and, for Pique, the same svix-id, as a Svix retry would)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dups < 0 || *dups > 1 || *count < 1 {
-		return errors.New("--count must be at least 1 and --duplicates between 0 and 1")
+	if *dups < 0 || *dups > 1 || *count < 1 || *batch < 1 {
+		return errors.New("--count and --batch must be at least 1 and --duplicates between 0 and 1")
 	}
 	sign, err := sampleSigner(*source, *dataDir)
 	if err != nil {
@@ -49,12 +52,12 @@ the webhooks (same body and, for Pique, the same svix-id, as a Svix retry would)
 	}
 	g := sample.NewGenerator(*seed)
 	rng := rand.New(rand.NewPCG(*seed, 1))
-	endpoint := base + "/webhooks/" + *source
+	endpoint := base + "/webhooks/" + strings.Replace(*source, "klaviyo-", "klaviyo/", 1)
 	var sent, accepted, dupSent int
 	statuses := map[int]int{}
 	firstBody := map[int]string{} // the first answer of each failing status, to say why
 	for i := 0; i < *count; i++ {
-		body, id := sampleBody(g, *source)
+		body, id := sampleBody(g, *source, *batch)
 		msgID := "msg_" + id
 		times := 1
 		if rng.Float64() < *dups {
@@ -85,9 +88,18 @@ the webhooks (same body and, for Pique, the same svix-id, as a Svix retry would)
 	return nil
 }
 
-func sampleBody(g *sample.Generator, source string) ([]byte, string) {
-	if source == "pique" {
+// sampleWebhookID is the Klaviyo-Webhook-Id of sample system webhooks.
+const sampleWebhookID = "01HSAMPLEWEBHOOK"
+
+func sampleBody(g *sample.Generator, source string, batch int) ([]byte, string) {
+	switch source {
+	case "pique":
 		return g.Pique(time.Now())
+	case "klaviyo-flow":
+		return g.KlaviyoFlow(time.Now())
+	case "klaviyo-system":
+		body, items := g.KlaviyoSystem(time.Now(), sampleWebhookID, batch)
+		return body, items[0].ExternalID
 	}
 	return g.ProductAgents(time.Now())
 }
@@ -137,8 +149,37 @@ func sampleSigner(source, dataDir string) (func(msgID string, body []byte) http.
 			return nil, fmt.Errorf("no Product Agents token: set HOOKBRIDGE_PRODUCT_AGENTS_TOKEN or run 'hookbridge dev' (dev secrets: %v)", devErr)
 		}
 		return func(string, []byte) http.Header { return sample.TokenHeaders(token) }, nil
+	case "klaviyo-flow":
+		token := dev.KlaviyoFlowToken
+		if f := rc.Klaviyo.Flow; len(f.Tokens) > 0 {
+			token = f.Tokens[0].Reveal()
+		}
+		if token == "" {
+			return nil, fmt.Errorf("no Klaviyo flow token: set HOOKBRIDGE_KLAVIYO_FLOW_TOKEN or run 'hookbridge dev' (dev secrets: %v)", devErr)
+		}
+		header := rc.Klaviyo.Flow.Header
+		return func(string, []byte) http.Header {
+			if strings.EqualFold(header, "Authorization") {
+				return sample.TokenHeaders(token)
+			}
+			h := http.Header{}
+			h.Set(header, token)
+			h.Set("Content-Type", "application/json")
+			return h
+		}, nil
+	case "klaviyo-system":
+		secret := dev.KlaviyoSystemSecret
+		if s := rc.Klaviyo.System.Secrets; len(s) > 0 {
+			secret = s[0].Reveal()
+		}
+		if secret == "" {
+			return nil, fmt.Errorf("no Klaviyo system secret: set HOOKBRIDGE_KLAVIYO_SYSTEM_SECRETS or run 'hookbridge dev' (dev secrets: %v)", devErr)
+		}
+		return func(_ string, body []byte) http.Header {
+			return sample.KlaviyoSystemHeaders(secret, sampleWebhookID, time.Now(), body)
+		}, nil
 	}
-	return nil, fmt.Errorf("--source %q: use pique or product-agents", source)
+	return nil, fmt.Errorf("--source %q: use pique, product-agents, klaviyo-flow or klaviyo-system", source)
 }
 
 // postSample posts one webhook and returns the status and, for a failure,

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hookbridge/hookbridge/internal/health"
+	"github.com/hookbridge/hookbridge/producer"
 )
 
 func cmdServe(ctx context.Context, args []string, std stdio) error {
@@ -39,7 +40,7 @@ HOOKBRIDGE_PRODUCT_AGENTS_TOKEN, ...) or from a YAML file; see the README.`, std
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return runReceiver(ctx, receiverEnv{Config: cfg, Log: log, Metrics: reg, Health: &health.Checks{}, Listener: ln})
+	return producer.Run(ctx, producer.RunOptions{Config: cfg, Log: log, Metrics: reg, Health: &health.Checks{}, Listener: ln})
 }
 
 // pprofMux serves Go's profiles on their usual paths. It is its own mux, so

@@ -39,7 +39,7 @@ everything again, and dedupe removes the duplicates.`, std)
 	if err != nil {
 		return err
 	}
-	opts, cl, err := receiverKafka(cfg)
+	opts, cl, err := producer.KafkaOptions(cfg)
 	if err != nil {
 		return err
 	}

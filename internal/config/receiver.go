@@ -35,6 +35,7 @@ type Receiver struct {
 	Spool         Spool               `yaml:"spool"`
 	Pique         PiqueSource         `yaml:"pique"`
 	ProductAgents ProductAgentsSource `yaml:"product_agents"`
+	Klaviyo       KlaviyoSources      `yaml:"klaviyo"`
 }
 
 // RateLimit caps a source's accepted requests; beyond it the source gets 429.
@@ -100,6 +101,7 @@ func (r *Receiver) setDefaults() {
 	}
 	orDefault(&r.ProductAgents.Auth, "token")
 	orDefault(&r.ProductAgents.HMACHeader, "X-Signature")
+	r.Klaviyo.setDefaults()
 }
 
 func (r *Receiver) applyEnv(env Env) error {
@@ -119,6 +121,7 @@ func (r *Receiver) applyEnv(env Env) error {
 		envSecrets(env, "HOOKBRIDGE_PIQUE_SECRETS", &r.Pique.Secrets),
 		envSecret(env, "HOOKBRIDGE_PRODUCT_AGENTS_TOKEN", &r.ProductAgents.Token),
 		envSecrets(env, "HOOKBRIDGE_PRODUCT_AGENTS_SECRETS", &r.ProductAgents.Secrets),
+		r.Klaviyo.applyEnv(env),
 	)
 }
 
@@ -163,6 +166,7 @@ func (r *Receiver) validate() error {
 			errs = append(errs, fmt.Errorf("receiver.%s.rate_limit: must not be negative", name))
 		}
 	}
+	errs = append(errs, r.Klaviyo.validate())
 	return errors.Join(errs...)
 }
 

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"time"
+
+	"github.com/hookbridge/hookbridge/schemas"
 )
 
 // Topics names hookbridge's topics and says how `topics apply` creates them.
@@ -50,10 +52,13 @@ func (t *Topics) validate() error {
 }
 
 // Pique is the topic of Pique decisions.
-func (t Topics) Pique() string { return t.Prefix + "pique.decisions.v1" }
+func (t Topics) Pique() string { return t.Prefix + schemas.KindDecisionMade.Topic() }
 
 // ProductAgents is the topic of Product Agents messages.
-func (t Topics) ProductAgents() string { return t.Prefix + "productagents.messages.v1" }
+func (t Topics) ProductAgents() string { return t.Prefix + schemas.KindAgentMessage.Topic() }
+
+// Klaviyo is the topic of Klaviyo flow and system webhook events.
+func (t Topics) Klaviyo() string { return t.Prefix + schemas.KindKlaviyoWebhook.Topic() }
 
 // Unrouted holds webhooks of types hookbridge does not map, as raw bodies.
 func (t Topics) Unrouted() string { return t.Prefix + "hookbridge.unrouted.v1" }
@@ -64,5 +69,12 @@ func (t Topics) DeadLetter() string { return t.Prefix + "hookbridge.deadletter.v
 // Deduped is the deduplicated topic written from a raw topic.
 func (Topics) Deduped(raw string) string { return raw + ".deduped" }
 
-// Raw lists the topics the receiver writes events to.
-func (t Topics) Raw() []string { return []string{t.Pique(), t.ProductAgents()} }
+// Raw lists the topics the receiver writes events to: one per kind in
+// the schemas' table.
+func (t Topics) Raw() []string {
+	var out []string
+	for _, k := range schemas.AllKinds() {
+		out = append(out, t.Prefix+k.Topic())
+	}
+	return out
+}

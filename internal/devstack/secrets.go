@@ -15,8 +15,10 @@ import (
 // none. They are kept in the data directory so that `send-sample` (and a
 // restarted dev) use the same ones.
 type Secrets struct {
-	PiqueSecret        string `json:"pique_secret"`
-	ProductAgentsToken string `json:"product_agents_token"`
+	PiqueSecret         string `json:"pique_secret"`
+	ProductAgentsToken  string `json:"product_agents_token"`
+	KlaviyoFlowToken    string `json:"klaviyo_flow_token"`
+	KlaviyoSystemSecret string `json:"klaviyo_system_secret"`
 }
 
 // SecretsFile is where dev keeps its secrets inside the data directory.
@@ -38,10 +40,22 @@ func LoadSecrets(dataDir string) (Secrets, error) {
 // LoadOrCreateSecrets returns dataDir's dev secrets, making them the first time.
 func LoadOrCreateSecrets(dataDir string) (Secrets, error) {
 	s, err := LoadSecrets(dataDir)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return s, err
 	}
-	s = Secrets{PiqueSecret: sample.NewSvixSecret(), ProductAgentsToken: sample.NewToken()}
+	if err == nil && s.KlaviyoFlowToken != "" && s.KlaviyoSystemSecret != "" {
+		return s, nil
+	}
+	// New, or written before the Klaviyo routes: fill in what is missing.
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	fill(&s.PiqueSecret, sample.NewSvixSecret())
+	fill(&s.ProductAgentsToken, sample.NewToken())
+	fill(&s.KlaviyoFlowToken, sample.NewToken())
+	fill(&s.KlaviyoSystemSecret, sample.NewToken())
 	raw, _ := json.MarshalIndent(s, "", "  ")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return s, err

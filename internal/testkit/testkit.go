@@ -106,7 +106,7 @@ func StartOn(t testing.TB, brokers []string, tweak func(*config.Topics)) *Env {
 
 // Subjects maps each event kind to its subject under cfg's topic names.
 func Subjects(t config.Topics) map[schemas.Kind]string {
-	return schemas.SubjectsFor(t.Pique(), t.ProductAgents())
+	return schemas.Subjects(t.Prefix)
 }
 
 // Client returns a franz-go client for the cluster, closed when t ends.

@@ -28,8 +28,9 @@ type role struct{ writer, readers, key, value string }
 
 // keyFields names the field each kind's record key comes from.
 var keyFields = map[schemas.Kind]string{
-	schemas.KindDecisionMade: "session.visitor_id",
-	schemas.KindAgentMessage: "customer.id",
+	schemas.KindDecisionMade:   "session.visitor_id",
+	schemas.KindAgentMessage:   "customer.id",
+	schemas.KindKlaviyoWebhook: "profile_id`, else `email",
 }
 
 // Markdown returns the catalogue for the configuration cfg.
@@ -63,7 +64,7 @@ func roles(cfg *config.Config) (map[string]role, map[schemas.Kind][]string) {
 	t := cfg.Topics
 	out := map[string]role{}
 	kinds := map[schemas.Kind][]string{}
-	subjects := schemas.SubjectsFor(t.Pique(), t.ProductAgents())
+	subjects := schemas.Subjects(t.Prefix)
 	for _, k := range schemas.AllKinds() {
 		raw := strings.TrimSuffix(subjects[k], "-value")
 		entity := "`" + keyFields[k] + "`, else the event id"
