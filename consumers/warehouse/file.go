@@ -53,8 +53,7 @@ func newFile(key string, t *table, first int64, topic string, partition int32, o
 	return &file{key: key, table: t, topic: topic, partition: partition, first: first, last: first, opts: opts}
 }
 
-// newWriter is a Parquet writer for t's files; writers are reused from one
-// file to the next (start).
+// newWriter is a Parquet writer for one of t's files.
 func newWriter(t *table, opts fileOptions) *parquet.GenericWriter[any] {
 	return parquet.NewGenericWriter[any](nil, t.mapping.schema,
 		parquet.Compression(opts.codec),
@@ -98,8 +97,8 @@ func (f *file) streaming() bool { return f.w != nil }
 // needsWriter reports whether the file holds enough to stream.
 func (f *file) needsWriter() bool { return f.w == nil && f.held >= f.opts.streamBytes }
 
-// start gives the file its store file and writer w (a new one or one a
-// published file of the same table left) and writes what it holds.
+// start gives the file its store file and writer w and writes what it
+// holds.
 func (f *file) start(staged Staged, w *parquet.GenericWriter[any]) error {
 	w.Reset(staged)
 	w.SetKeyValueMetadata(metaTopic, f.topic)

@@ -76,11 +76,6 @@ type processor struct {
 	held          int               // memory the rows of files not yet streaming hold
 	writers       int               // files of the epoch that stream (file.streaming)
 
-	// spare keeps, per schema id, the writer of a published file for the
-	// next file of that schema: a writer costs more to make than a small
-	// file costs to write.
-	spare map[int]*parquet.GenericWriter[any]
-
 	rb *rowBuilder
 }
 
@@ -92,8 +87,7 @@ func newProcessor(g *group, pc consumers.PartitionContext) *processor {
 	return &processor{
 		g: g, pc: pc, log: log,
 		files: make(map[fileKey]*file), covered: make(map[fileKey]int64),
-		spare: make(map[int]*parquet.GenericWriter[any]),
-		from:  -1, horizon: -1, minEnd: -1,
+		from: -1, horizon: -1, minEnd: -1,
 	}
 }
 
@@ -210,14 +204,11 @@ func (p *processor) start(ctx context.Context, f *file) error {
 	if err != nil {
 		return err
 	}
-	w := p.spare[f.table.id]
-	if w != nil {
-		delete(p.spare, f.table.id)
-	} else {
-		w = newWriter(f.table, p.g.fileOpts)
-	}
 	p.writers++
-	return f.start(staged, w)
+	// A new writer for every file: parquet-go's Writer.Reset after Close
+	// writes the next file's column chunks without their paths, which
+	// Spark and Athena refuse (TestFilesNameTheirColumns).
+	return f.start(staged, newWriter(f.table, p.g.fileOpts))
 }
 
 // builder returns the processor's row builder, emptied, for m.
@@ -301,9 +292,6 @@ func (p *processor) Flush(ctx context.Context) error {
 		}
 		if errors.Is(err, ErrExists) {
 			err = p.raced(ctx, f)
-		}
-		if err == nil {
-			p.spare[f.table.id] = f.w
 		}
 		if err != nil {
 			for _, rest := range files[i+1:] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -128,6 +129,7 @@ func testReplay(t *testing.T, streamBytes int) {
 			}
 			last = off
 		}
+		checkColumnPaths(t, path)
 		meta := footerMeta(t, path)
 		if meta[metaFirstOffset] != strconv.FormatInt(first, 10) || meta[metaLastOffset] != strconv.FormatInt(last, 10) {
 			t.Errorf("%s holds offsets %d to %d, its footer says %s to %s", path, first, last, meta[metaFirstOffset], meta[metaLastOffset])
@@ -156,4 +158,32 @@ func footerMeta(t *testing.T, path string) map[string]string {
 		out[kv.Key] = kv.Value
 	}
 	return out
+}
+
+// checkColumnPaths checks that every column chunk of the file at path names
+// its column: Spark, Athena and parquet-mr look chunks up by that path and
+// refuse a file whose chunks lack it (DuckDB and arrow-go go by position).
+func checkColumnPaths(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, info.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pf.Schema().Columns()
+	for i, rg := range pf.Metadata().RowGroups {
+		for j, cc := range rg.Columns {
+			if j >= len(want) || !slices.Equal(cc.MetaData.PathInSchema, want[j]) {
+				t.Fatalf("%s: row group %d, column chunk %d names path %q, want %q", path, i, j, cc.MetaData.PathInSchema, want[min(j, len(want)-1)])
+			}
+		}
+	}
 }
