@@ -140,19 +140,7 @@ func testReplay(t *testing.T, streamBytes int) {
 
 func footerMeta(t *testing.T, path string) map[string]string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf, err := parquet.OpenFile(f, info.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf := openParquet(t, path)
 	out := map[string]string{}
 	for _, kv := range pf.Metadata().KeyValueMetadata {
 		out[kv.Key] = kv.Value
@@ -165,19 +153,7 @@ func footerMeta(t *testing.T, path string) map[string]string {
 // refuse a file whose chunks lack it (DuckDB and arrow-go go by position).
 func checkColumnPaths(t *testing.T, path string) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf, err := parquet.OpenFile(f, info.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf := openParquet(t, path)
 	want := pf.Schema().Columns()
 	for i, rg := range pf.Metadata().RowGroups {
 		for j, cc := range rg.Columns {
@@ -186,4 +162,24 @@ func checkColumnPaths(t *testing.T, path string) {
 			}
 		}
 	}
+}
+
+// openParquet opens the Parquet file at path for its footer; the file is
+// closed when t ends.
+func openParquet(t *testing.T, path string) *parquet.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	info, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, info.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf
 }
