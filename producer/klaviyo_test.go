@@ -17,8 +17,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookbridge/hookbridge/consumers/dedupe"
 	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/sample"
+	"github.com/hookbridge/hookbridge/internal/testkit"
+	"github.com/hookbridge/hookbridge/internal/topics"
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
@@ -290,6 +293,55 @@ func TestKlaviyoSystemPartlyAckedBatchIsNotAcknowledged(t *testing.T) {
 			t.Errorf("%s in the topic %d times; want %d", it.ExternalID, ids[it.ExternalID], want)
 		}
 	}
+	// The copies of the half-stored batch are what dedupe is for: each id
+	// is once in the deduplicated topic.
+	deduped := dedupeAll(t, r.env, r.env.Config.Topics.Klaviyo())
+	for _, it := range items {
+		if deduped[it.ExternalID] != 1 {
+			t.Errorf("%s in %s %d times; want once", it.ExternalID, r.env.Config.Topics.Deduped(r.env.Config.Topics.Klaviyo()), deduped[it.ExternalID])
+		}
+	}
+	if len(deduped) != len(items) {
+		t.Errorf("%d event ids in the deduplicated topic; want %d", len(deduped), len(items))
+	}
+}
+
+// dedupeAll runs the dedupe group over topic until it committed every
+// record written so far, and returns how often each event id is in the
+// deduplicated topic.
+func dedupeAll(t *testing.T, env *testkit.Env, topic string) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	c := dedupe.Config{Group: "dedupe-" + topic, Topics: []string{topic}, Output: env.Config.Topics.Deduped,
+		Changelog: topics.DedupeChangelog, Window: 7 * 24 * time.Hour, MaxIDsPerPartition: 1 << 20,
+		TransactionalID: "dedupe-" + topic + "-test", Schemas: env.Schemas}
+	go func() { errc <- dedupe.Run(ctx, env.ConsumerOptions(t), c) }()
+	ends := map[int32]int64{}
+	for _, rec := range env.ReadAll(t, topic) {
+		ends[rec.Partition] = max(ends[rec.Partition], rec.Offset+1)
+	}
+	testkit.Eventually(t, 60*time.Second, "dedupe commits every record of "+topic, func() bool {
+		got, err := env.FetchCommitted(t, c.Group)
+		if err != nil {
+			return false
+		}
+		for p, end := range ends {
+			if got[topic][p] < end {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("dedupe: %v", err)
+	}
+	out := map[string]int{}
+	for _, rec := range env.ReadAll(t, env.Config.Topics.Deduped(topic)) {
+		out[schemas.Header(rec, schemas.HeaderEventID)]++
+	}
+	return out
 }
 
 // countingPublisher acknowledges every record at once without sending it.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -59,6 +60,17 @@ func TestDevKlaviyoEndToEnd(t *testing.T) {
 	raw := tail(t, topic, 106)
 	if ids := eventIDs(t, raw); len(ids) != 103 {
 		t.Fatalf("raw topic: %d distinct ids in %d records, want 103", len(ids), len(raw))
+	}
+	for _, l := range raw { // tail decodes the Klaviyo records' values, not only their headers
+		var v struct {
+			EventID string `json:"event_id"`
+			Kind    string `json:"kind"`
+			RawJSON string `json:"raw_json"`
+		}
+		if err := json.Unmarshal(l.Value, &v); err != nil || v.EventID != l.Headers["event-id"] ||
+			(v.Kind != "flow" && v.Kind != "system") || !json.Valid([]byte(v.RawJSON)) {
+			t.Fatalf("tail printed %s/%d@%d as %s (%v); want its event_id, kind and raw_json", l.Topic, l.Partition, l.Offset, l.Value, err)
+		}
 	}
 	waitDedupeCaughtUp(t, dev.Kafka, cfg)
 	if got := testkit.ReadCommitted(t, []string{dev.Kafka}, cfg.Topics.Deduped(topic)); len(got) != 103 {
