@@ -2,10 +2,12 @@ package producer
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,9 +20,55 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// Helpers for the fault tests: a concurrent load that records every
-// answer, a way to take the broker away and bring it back, and checks of
-// what reached Kafka.
+// Helpers for the receiver tests: readers of /readyz and /metrics, a
+// concurrent load that records every answer, a way to take the broker away
+// and bring it back, and checks of what reached Kafka.
+
+// readyCode is /readyz's status at url, 0 if nothing answers.
+func readyCode(url string) int {
+	resp, err := http.Get(url + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// readyz returns /readyz's status and JSON body.
+func readyz(t testing.TB, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// metric returns the value of an unlabelled gauge from /metrics.
+func metric(t testing.TB, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		var v float64
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v
+			}
+		}
+	}
+	t.Fatalf("metric %s not in /metrics", name)
+	return 0
+}
 
 // outage makes the broker unreachable: every request any client sends is
 // answered by closing its connection, as when the broker is down or the

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -233,52 +232,6 @@ func (r *rig) waitDrained(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "the spool drains and /readyz answers 200", func() bool {
 		return r.spool.Len() == 0 && readyCode(r.url) == http.StatusOK
 	})
-}
-
-// readyCode is /readyz's status at url, 0 if nothing answers.
-func readyCode(url string) int {
-	resp, err := http.Get(url + "/readyz")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// readyz returns /readyz's status and JSON body.
-func readyz(t testing.TB, url string) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.Get(url + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
-}
-
-// metric returns the value of an unlabelled gauge from /metrics.
-func metric(t testing.TB, url, name string) float64 {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(raw), "\n") {
-		var v float64
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			if _, err := fmt.Sscan(rest, &v); err == nil {
-				return v
-			}
-		}
-	}
-	t.Fatalf("metric %s not in /metrics", name)
-	return 0
 }
 
 func header(r *kgo.Record, key string) string { return schemas.Header(r, key) }
