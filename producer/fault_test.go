@@ -29,7 +29,7 @@ import (
 // (Svix retries) gets 503 with Retry-After and Product Agents (never
 // retries) gets 202 from the spool, which drains once the broker is back.
 func TestBrokerOutageUnderLoadLosesNothing(t *testing.T) {
-	fr := newFaultRig(t, faultSetup{})
+	fr := newRig(t, rigOptions{spool: true})
 	fr.waitReady(t, http.StatusOK)
 	l := newLoader(fr.url, fr.secret, fr.token)
 	l.run(100, 3, 400)
@@ -113,7 +113,7 @@ func TestBrokerOutageUnderLoadLosesNothing(t *testing.T) {
 // broker is away; once it is back the drainer must produce them in the
 // order they were acknowledged, so their records keep per-key order.
 func TestSpoolDrainKeepsPerKeyOrder(t *testing.T) {
-	fr := newFaultRig(t, faultSetup{})
+	fr := newRig(t, rigOptions{spool: true})
 	fr.waitReady(t, http.StatusOK)
 	end := outage(fr.env.Cluster)
 	const n = 150
@@ -158,7 +158,7 @@ func TestSpoolDrainKeepsPerKeyOrder(t *testing.T) {
 // room again.
 func TestSpoolFullAnswers503(t *testing.T) {
 	const maxBytes = 24 << 10
-	fr := newFaultRig(t, faultSetup{maxBytes: maxBytes})
+	fr := newRig(t, rigOptions{spool: true, maxBytes: maxBytes})
 	fr.waitReady(t, http.StatusOK)
 	end := outage(fr.env.Cluster)
 	fr.waitReady(t, http.StatusServiceUnavailable)
@@ -228,7 +228,7 @@ func TestBrokerErrorsAreRetriedWithinDeadline(t *testing.T) {
 		t.Fatalf("ProducerOpts leave MetadataMinAge at %v: retries after NOT_ENOUGH_REPLICAS or a leader move would not fit Pique's deadline", minAge)
 	}
 	ackDeadline, spoolDeadline := def.Receiver.AckDeadline, def.Receiver.Spool.Deadline
-	fr := newFaultRig(t, faultSetup{env: env, client: cl, ackDeadline: ackDeadline, spoolDeadline: spoolDeadline})
+	fr := newRig(t, rigOptions{spool: true, env: env, client: cl, ackDeadline: ackDeadline, spoolDeadline: spoolDeadline})
 	fr.waitReady(t, http.StatusOK)
 	faults := env.Cluster.Fault(
 		kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: 2},
@@ -281,7 +281,7 @@ func TestStartsWithoutKafkaOrRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fr := newFaultRig(t, faultSetup{client: cl, schemas: schemas.NewRegistry(src)})
+	fr := newRig(t, rigOptions{spool: true, client: cl, schemas: schemas.NewRegistry(src)})
 
 	resp, err := http.Get(fr.url + "/healthz")
 	if err != nil {
@@ -357,7 +357,7 @@ func freeAddr(t *testing.T) string {
 func TestGracefulShutdownAnswersTruthfully(t *testing.T) {
 	env := testkit.Start(t)
 	watch := &watchedPublisher{entered: map[string]bool{}}
-	fr := newFaultRig(t, faultSetup{env: env, ackDeadline: 8 * time.Second, spoolDeadline: time.Second, tweak: func(o *Options) {
+	fr := newRig(t, rigOptions{spool: true, env: env, ackDeadline: 8 * time.Second, spoolDeadline: time.Second, tweak: func(o *Options) {
 		watch.Publisher, o.Publisher = o.Publisher, watch
 	}})
 	fr.waitReady(t, http.StatusOK)
@@ -438,7 +438,7 @@ func TestGracefulShutdownAnswersTruthfully(t *testing.T) {
 	if err := fr.spool.Close(); err != nil {
 		t.Fatal(err)
 	}
-	next := newFaultRig(t, faultSetup{env: env, dir: fr.dir})
+	next := newRig(t, rigOptions{spool: true, env: env, dir: fr.dir})
 	next.waitDrained(t)
 	checkAcknowledgedInKafka(t, env, answers)
 	if logs := fr.logs.String(); !strings.Contains(logs, "receiver shutting down") {

@@ -57,7 +57,7 @@ func expandedSize(t *testing.T, b []byte) int64 {
 // refused as it came, never expanded. Decompressing this bomb allocates
 // 256 MiB; the bound below is 32 times smaller.
 func TestGzipBombIsRefusedWithoutDecompressing(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, rigOptions{})
 	const expanded = 256 << 20
 	bomb := gzipBomb(t, expanded)
 	if len(bomb) > 4096 || expandedSize(t, bomb) != expanded {
@@ -114,7 +114,7 @@ func TestGzipBombIsRefusedWithoutDecompressing(t *testing.T) {
 
 // RFC 7235: the auth scheme is case-insensitive.
 func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, rigOptions{})
 	g := sample.NewGenerator(8)
 	for scheme, want := range map[string]int{"Bearer": 200, "bearer": 200, "BEARER": 200, "bEaReR": 200, "Basic": 401, "Bearer" + r.token[:1]: 401} {
 		body, _ := g.ProductAgents(time.Now())

@@ -103,7 +103,7 @@ func TestKlaviyoSystemSignature(t *testing.T) {
 // A 1,000-item batch becomes exactly 1,000 records: each with its own
 // event id, key, topic and raw bytes as they appear in the body.
 func TestKlaviyoSystemBatchBecomesOneRecordPerItem(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, rigOptions{})
 	body, items := sample.NewGenerator(7).KlaviyoSystem(time.Now(), "wh_batch", 1000)
 	a := post(t, r.url+"/webhooks/klaviyo/system", sample.KlaviyoSystemHeaders(r.system, "wh_batch", time.Now(), body), body)
 	if a.code != http.StatusOK || a.body["events"] != 1000.0 {
@@ -167,9 +167,9 @@ func TestKlaviyoSystemRawBytesExact(t *testing.T) {
 // Flow webhooks: the id at the configured path, else the SHA-256 of the
 // body; any header the merchant chose; several tokens.
 func TestKlaviyoFlow(t *testing.T) {
-	r := newRig(t, func(o *Options) {
+	r := newRig(t, rigOptions{tweak: func(o *Options) {
 		o.Receiver.Klaviyo.Flow.Tokens = append(o.Receiver.Klaviyo.Flow.Tokens, "second-token")
-	})
+	}})
 	withID := []byte(`{"event_id":"01HORDER-42","email":"zoë@example.com","profile_id":"01HPROF","type":"Placed Order","occurred_at":"2026-04-14T03:50:12Z","note":"<i>gift</i>"}`)
 	noID := []byte(`{"email":"a@example.com","type":"Placed Order"}`)
 	for _, c := range []struct {
@@ -225,7 +225,7 @@ func TestKlaviyoFlowCustomHeader(t *testing.T) {
 
 // The system route has its own body limit, above the app's default.
 func TestKlaviyoSystemBodyLimitIsItsOwn(t *testing.T) {
-	r := newRig(t, func(o *Options) { o.Receiver.Klaviyo.System.BodyLimit = 3 << 20 })
+	r := newRig(t, rigOptions{tweak: func(o *Options) { o.Receiver.Klaviyo.System.BodyLimit = 3 << 20 }})
 	body, _ := sample.NewGenerator(3).KlaviyoSystem(time.Now(), "wh", 2500) // well over 1 MiB
 	if len(body) <= 1<<20 || len(body) > 3<<20 {
 		t.Fatalf("sample batch is %d bytes; want between 1 and 3 MiB", len(body))
@@ -268,11 +268,11 @@ func (p *onceFailingPublisher) Publish(rec *kgo.Record, done func(error)) {
 func TestKlaviyoSystemPartlyAckedBatchIsNotAcknowledged(t *testing.T) {
 	body, items := sample.NewGenerator(9).KlaviyoSystem(time.Now(), "wh", 20)
 	fp := &onceFailingPublisher{fail: map[string]bool{items[4].ExternalID: true, items[11].ExternalID: true}}
-	r := newRig(t, func(o *Options) {
+	r := newRig(t, rigOptions{tweak: func(o *Options) {
 		o.Receiver.Klaviyo.System.Spool = new(false)
 		fp.inner = o.Publisher
 		o.Publisher = fp
-	})
+	}})
 	url := r.url + "/webhooks/klaviyo/system"
 	if a := post(t, url, sample.KlaviyoSystemHeaders(r.system, "wh", time.Now(), body), body); a.code != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" {
 		t.Fatalf("answer %d %v; want 503 with Retry-After while 2 of 20 records are not acknowledged", a.code, a.body)
@@ -353,7 +353,7 @@ func (p *countingPublisher) Publish(_ *kgo.Record, done func(error)) { p.n.Add(1
 // of 1,000 events each are produced a few entries per round, never more
 // records than half the producer's buffer (which would fail at once).
 func TestDrainerKeepsToARecordBudget(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, rigOptions{})
 	r.waitReady(t, http.StatusOK)
 	body, _ := sample.NewGenerator(1).KlaviyoSystem(time.Now(), "wh", 1000)
 	entries := make([]spoolEntry, 25)

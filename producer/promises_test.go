@@ -81,7 +81,7 @@ func TestSpoolFsyncsEveryCommit(t *testing.T) {
 
 // raw_json is the body byte for byte, surrounding whitespace included.
 func TestRawJSONKeepsSurroundingWhitespace(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, rigOptions{})
 	body := []byte(" \n\r\t{\"event\":{\"id\":\"ws-1\"},\"content\":{\"body\":\"<p>Caf\u00e9 \u2615</p>\"}}\n \r\t")
 	if a := r.postAgents(t, body); a.code != http.StatusOK || a.body["events"] != 1.0 || a.body["event_id"] != "ws-1" {
 		t.Fatalf("answer %d %v; want 200 with events 1 and event_id ws-1", a.code, a.body)
@@ -132,11 +132,11 @@ func TestNewWebhooksQueueBehindANonEmptySpoolWhileKafkaIsUp(t *testing.T) {
 		}
 	}
 	gate := &gatedPublisher{reached: make(chan struct{}), released: make(chan struct{})}
-	r := newRig(t, func(o *Options) {
+	r := newRig(t, rigOptions{tweak: func(o *Options) {
 		o.Spool = sp
 		gate.inner = o.Publisher
 		o.Publisher = gate
-	})
+	}})
 	t.Cleanup(func() { sp.Close() })
 	<-gate.reached // Kafka is up (the drainer runs only then) and the spool is not empty
 	a := r.postAgents(t, []byte(`{"event":{"id":"new-1"},"customer":{"id":"cus-1"}}`))
@@ -183,7 +183,7 @@ func TestSpoolFileOfThePreviousReleaseDrains(t *testing.T) {
 	if sp.Len() != 3 {
 		t.Fatalf("fixture spool holds %d entries; want 3", sp.Len())
 	}
-	r := newRig(t, func(o *Options) { o.Spool = sp })
+	r := newRig(t, rigOptions{tweak: func(o *Options) { o.Spool = sp }})
 	testkit.Eventually(t, 20*time.Second, "the spool drained", func() bool { return sp.Len() == 0 })
 	agents := r.env.ReadAll(t, r.env.Config.Topics.ProductAgents())
 	pique := r.env.ReadAll(t, r.env.Config.Topics.Pique())

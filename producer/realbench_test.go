@@ -24,7 +24,7 @@ func TestRealReceiverFigures(t *testing.T) {
 		t.Skip("figures for docs/benchmarks.md: set HOOKBRIDGE_REAL_BENCH=1")
 	}
 	c := real.Get(t)
-	r := newRigOn(t, c.Env(t), nil)
+	r := newRig(t, rigOptions{env: c.Env(t)})
 	r.waitReady(t, http.StatusOK)
 	sign := func(msgID string, body []byte) http.Header {
 		h, _ := sample.SvixHeaders(r.secret, msgID, time.Now(), body)

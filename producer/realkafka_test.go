@@ -34,7 +34,7 @@ func TestRealSpine(t *testing.T) {
 		"product-agents": checkProductAgentsWebhookBecomesRecord,
 		"unrouted":       checkUnknownPiqueTypeGoesToUnrouted,
 	} {
-		t.Run(name, func(t *testing.T) { check(t, newRigOn(t, c.Env(t), nil)) })
+		t.Run(name, func(t *testing.T) { check(t, newRig(t, rigOptions{env: c.Env(t)})) })
 	}
 }
 
@@ -49,7 +49,7 @@ func TestRealBelowMinISR(t *testing.T) {
 	// A real cluster's first produces to new topics (metadata, producer id)
 	// can take longer than the in-process rig's short spool deadline on a
 	// loaded machine; what is asserted is the answer below min ISR.
-	fr := newFaultRig(t, faultSetup{env: c.Env(t), ackDeadline: ackDeadline, spoolDeadline: ackDeadline})
+	fr := newRig(t, rigOptions{spool: true, env: c.Env(t), ackDeadline: ackDeadline, spoolDeadline: ackDeadline})
 	fr.waitReady(t, http.StatusOK)
 	posted := map[string][]string{} // customer → event ids in acceptance order
 	acked := map[string]bool{}
@@ -155,7 +155,7 @@ func TestRealLeaderFailoverUnderLoad(t *testing.T) {
 	// A real cluster's first produces to new topics (metadata, producer id)
 	// can take longer than the in-process rig's short spool deadline on a
 	// loaded machine; what is asserted is the answer below min ISR.
-	fr := newFaultRig(t, faultSetup{env: c.Env(t), ackDeadline: ackDeadline, spoolDeadline: ackDeadline})
+	fr := newRig(t, rigOptions{spool: true, env: c.Env(t), ackDeadline: ackDeadline, spoolDeadline: ackDeadline})
 	fr.waitReady(t, http.StatusOK)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

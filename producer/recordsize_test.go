@@ -28,7 +28,7 @@ func TestRecordThatCannotFitGets413(t *testing.T) {
 	for _, kafkaUp := range []bool{true, false} {
 		name := map[bool]string{true: "kafka up", false: "kafka away"}[kafkaUp]
 		t.Run(name, func(t *testing.T) {
-			fr := newFaultRig(t, faultSetup{tweak: func(o *Options) {
+			fr := newRig(t, rigOptions{spool: true, tweak: func(o *Options) {
 				o.Receiver.BodyLimit, o.Receiver.MaxRecordBytes = 400<<10, 900_000
 			}})
 			fr.waitReady(t, http.StatusOK)
@@ -64,7 +64,7 @@ func TestRecordThatCannotFitGets413(t *testing.T) {
 // spools.
 func TestBrokerMessageTooLargeGets413(t *testing.T) {
 	env := testkit.Start(t) // kfake's topics take 1 MiB batches
-	fr := newFaultRig(t, faultSetup{env: env, client: env.Client(t, append(ProducerOpts(time.Millisecond), MaxRecordBytes(5<<19))...)})
+	fr := newRig(t, rigOptions{spool: true, env: env, client: env.Client(t, append(ProducerOpts(time.Millisecond), MaxRecordBytes(5<<19))...)})
 	fr.waitReady(t, http.StatusOK)
 	big := incompressible(700 << 10) // stored twice: about 1.4 MB, even compressed
 	pique := []byte(`{"type":"decision.made","decision":{"id":"d1","reason":"` + big + `"}}`)

@@ -17,7 +17,7 @@ import (
 )
 
 func TestBadRequestsAreRejectedAndNothingReachesKafka(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, rigOptions{})
 	good, _ := sample.NewGenerator(1).Pique(time.Now())
 	signed := func(body []byte, ts time.Time, secret string) http.Header {
 		h, err := sample.SvixHeaders(secret, "msg_x", ts, body)
@@ -85,7 +85,7 @@ func TestBadRequestsAreRejectedAndNothingReachesKafka(t *testing.T) {
 }
 
 func TestOversizedBodyGets413(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, rigOptions{})
 	limit := int(r.env.Config.Receiver.BodyLimit)
 	// The sender learns at once from Content-Length, before sending the body.
 	head := "POST /webhooks/pique HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(limit+1) + "\r\n\r\n"
@@ -124,7 +124,7 @@ func rawExchange(t *testing.T, url, raw string) string {
 }
 
 func TestSlowBodyGets408(t *testing.T) {
-	r := newRig(t, func(o *Options) { o.Receiver.ReadTimeout = 200 * time.Millisecond })
+	r := newRig(t, rigOptions{tweak: func(o *Options) { o.Receiver.ReadTimeout = 200 * time.Millisecond }})
 	// Promise 100 bytes, send 2, and stall: the read deadline must answer.
 	got := rawExchange(t, r.url, "POST /webhooks/pique HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{}")
 	if !strings.HasPrefix(got, "HTTP/1.1 408") {
@@ -135,10 +135,10 @@ func TestSlowBodyGets408(t *testing.T) {
 func TestProductAgentsAuthModes(t *testing.T) {
 	body, _ := sample.NewGenerator(3).ProductAgents(time.Now())
 	t.Run("hmac", func(t *testing.T) {
-		r := newRig(t, func(o *Options) {
+		r := newRig(t, rigOptions{tweak: func(o *Options) {
 			o.Receiver.ProductAgents.Auth = "hmac"
 			o.Receiver.ProductAgents.Secrets = []config.Secret{"old-key", "new-key"}
-		})
+		}})
 		for key, want := range map[string]int{"new-key": 200, "old-key": 200, "other-key": 401} {
 			if resp := post(t, r.url+"/webhooks/product-agents", sample.HMACHeaders("X-Signature", key, body), body); resp.code != want {
 				t.Errorf("key %s: status %d, want %d", key, resp.code, want)
@@ -147,10 +147,10 @@ func TestProductAgentsAuthModes(t *testing.T) {
 	})
 	t.Run("svix", func(t *testing.T) {
 		secret := sample.NewSvixSecret()
-		r := newRig(t, func(o *Options) {
+		r := newRig(t, rigOptions{tweak: func(o *Options) {
 			o.Receiver.ProductAgents.Auth = "svix"
 			o.Receiver.ProductAgents.Secrets = []config.Secret{config.Secret(secret)}
-		})
+		}})
 		h, _ := sample.SvixHeaders(secret, "msg_pa", time.Now(), body)
 		// Standard Webhooks names the same headers webhook-*.
 		for _, name := range []string{"id", "timestamp", "signature"} {
@@ -165,7 +165,7 @@ func TestProductAgentsAuthModes(t *testing.T) {
 
 func TestPiqueSecretRotation(t *testing.T) {
 	old := sample.NewSvixSecret()
-	r := newRig(t, func(o *Options) { o.Receiver.Pique.Secrets = append(o.Receiver.Pique.Secrets, config.Secret(old)) })
+	r := newRig(t, rigOptions{tweak: func(o *Options) { o.Receiver.Pique.Secrets = append(o.Receiver.Pique.Secrets, config.Secret(old)) }})
 	body, _ := sample.NewGenerator(4).Pique(time.Now())
 	h, _ := sample.SvixHeaders(old, "msg_old", time.Now(), body)
 	if resp := post(t, r.url+"/webhooks/pique", h, body); resp.code != 200 {
@@ -174,7 +174,7 @@ func TestPiqueSecretRotation(t *testing.T) {
 }
 
 func TestRateLimitGets429(t *testing.T) {
-	r := newRig(t, func(o *Options) { o.Receiver.Pique.RateLimit = config.RateLimit{PerSecond: 0.001, Burst: 2} })
+	r := newRig(t, rigOptions{tweak: func(o *Options) { o.Receiver.Pique.RateLimit = config.RateLimit{PerSecond: 0.001, Burst: 2} }})
 	g := sample.NewGenerator(5)
 	var codes []int
 	for i := range 3 {
@@ -199,7 +199,7 @@ func TestBrokerUnreachablePiqueGets503(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	deadline := 300 * time.Millisecond
-	r := newRig(t, func(o *Options) {
+	r := newRig(t, rigOptions{tweak: func(o *Options) {
 		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(dead)}, ProducerOpts(time.Millisecond)...)...)
 		if err != nil {
 			t.Fatal(err)
@@ -207,7 +207,7 @@ func TestBrokerUnreachablePiqueGets503(t *testing.T) {
 		t.Cleanup(cl.Close)
 		o.Publisher, o.Kafka = KafkaPublisher{Client: cl}, cl
 		o.Receiver.AckDeadline = deadline
-	})
+	}})
 	body, _ := sample.NewGenerator(6).Pique(time.Now())
 	start := time.Now()
 	resp := r.postPique(t, "msg_down", body)

@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/hookbridge/hookbridge/schemas"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,13 +19,15 @@ import (
 	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/internal/testkit"
+	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// rig is a receiver on a loopback port in front of an in-process Kafka and
-// schema registry.
+// rig is a receiver on a loopback port in front of a Kafka and schema
+// registry (in-process unless rigOptions.env says otherwise), optionally
+// with a spool, whose serving the test controls.
 type rig struct {
 	env     *testkit.Env
-	url     string
+	url     string // "" when rigOptions.unserved
 	srv     *Server
 	health  *health.Checks
 	secret  string // Pique's whsec_ secret
@@ -34,59 +35,146 @@ type rig struct {
 	flow    string // Klaviyo flow token
 	system  string // Klaviyo system secret
 	metrics *prometheus.Registry
+	logs    *testkit.LogBuffer
+	spool   *Spool // nil unless rigOptions.spool
+	dir     string // the spool's dir
+	// stop ends Serve (as SIGTERM does in the binary); served is closed
+	// with Serve's result once it returned.
+	stop   context.CancelFunc
+	served chan error
 }
 
-// newRig starts a receiver; tweak may change its options before it starts.
-func newRig(t *testing.T, tweak func(*Options)) *rig {
-	t.Helper()
-	return newRigOn(t, testkit.Start(t), tweak)
+// rigOptions says how to build a rig; zero values take defaults.
+type rigOptions struct {
+	env *testkit.Env // nil: a fresh one, unless client and schemas are set
+	// client and schemas replace env's Kafka client and schema registry.
+	client  *kgo.Client
+	schemas *schemas.Registry
+	// spool opens a spool in dir ("" = a fresh temp dir) bounded by
+	// maxBytes (0 = 64 MiB).
+	spool    bool
+	dir      string
+	maxBytes int64
+	// ackDeadline and spoolDeadline replace the configuration's; with a
+	// spool they default to short values that keep outage tests quick.
+	ackDeadline, spoolDeadline time.Duration
+	// unserved builds the Server without serving it: no listener and no
+	// background loops (Kafka checks, schema registration, spool drainer),
+	// so the test sets what they would.
+	unserved bool
+	tweak    func(*Options) // changes the options before New
 }
 
-// newRigOn is newRig in front of env's Kafka (in-process or real).
-func newRigOn(t *testing.T, env *testkit.Env, tweak func(*Options)) *rig {
+// newRig builds a receiver and, unless ro.unserved, serves it until the
+// test ends.
+func newRig(t *testing.T, ro rigOptions) *rig {
 	t.Helper()
-	r := &rig{env: env, secret: sample.NewSvixSecret(), token: sample.NewToken(), health: &health.Checks{}, metrics: prometheus.NewRegistry()}
-	rc := env.Config.Receiver
-	rc.Pique.Secrets = []config.Secret{config.Secret(r.secret)}
-	rc.ProductAgents.Token = config.Secret(r.token)
-	r.flow, r.system = sample.NewToken(), sample.NewToken()
-	rc.Klaviyo.Flow.Tokens = []config.Secret{config.Secret(r.flow)}
-	rc.Klaviyo.System.Secrets = []config.Secret{config.Secret(r.system)}
-	cl := env.Client(t, ProducerOpts(time.Millisecond)...)
-	opts := Options{
-		Receiver: rc, Topics: env.Config.Topics, Schemas: env.Schemas,
-		Publisher: KafkaPublisher{Client: cl}, Kafka: cl,
-		Metrics: r.metrics, Gatherer: r.metrics, Health: r.health,
+	if ro.env == nil && (ro.client == nil || ro.schemas == nil) {
+		ro.env = testkit.Start(t)
 	}
-	if tweak != nil {
-		tweak(&opts)
-	}
-	srv, err := New(opts)
+	cfg, err := config.Default(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.srv = srv
-	r.url = serve(t, srv)
+	if ro.env != nil {
+		cfg = ro.env.Config
+		if ro.client == nil {
+			ro.client = ro.env.Client(t, ProducerOpts(time.Millisecond)...)
+		}
+		if ro.schemas == nil {
+			ro.schemas = ro.env.Schemas
+		}
+	}
+	r := &rig{env: ro.env, secret: sample.NewSvixSecret(), token: sample.NewToken(), flow: sample.NewToken(), system: sample.NewToken(),
+		health: &health.Checks{}, metrics: prometheus.NewRegistry(), logs: testkit.NewLogBuffer(t)}
+	log := r.logs.Logger()
+	rc := cfg.Receiver
+	rc.Pique.Secrets = []config.Secret{config.Secret(r.secret)}
+	rc.ProductAgents.Token = config.Secret(r.token)
+	rc.Klaviyo.Flow.Tokens = []config.Secret{config.Secret(r.flow)}
+	rc.Klaviyo.System.Secrets = []config.Secret{config.Secret(r.system)}
+	opts := Options{
+		Receiver: rc, Topics: cfg.Topics, Schemas: ro.schemas,
+		Publisher: KafkaPublisher{Client: ro.client}, Kafka: ro.client, Logger: log,
+		Metrics: r.metrics, Gatherer: r.metrics, Health: r.health,
+	}
+	if ro.spool {
+		r.openSpool(t, &ro, &opts, log)
+	}
+	if ro.ackDeadline != 0 {
+		opts.Receiver.AckDeadline = ro.ackDeadline
+	}
+	if ro.spoolDeadline != 0 {
+		opts.Receiver.Spool.Deadline = ro.spoolDeadline
+	}
+	if ro.tweak != nil {
+		ro.tweak(&opts)
+	}
+	if r.srv, err = New(opts); err != nil {
+		t.Fatal(err)
+	}
+	if !ro.unserved {
+		r.serve(t)
+	}
 	return r
 }
 
-// serve runs srv on a free loopback port until the test ends.
-func serve(t *testing.T, srv *Server) string {
+// openSpool gives the rig its spool, and the short deadlines and
+// Retry-After of the outage tests.
+func (r *rig) openSpool(t *testing.T, ro *rigOptions, opts *Options, log *slog.Logger) {
+	t.Helper()
+	if ro.dir == "" {
+		ro.dir = t.TempDir()
+	}
+	if ro.maxBytes == 0 {
+		ro.maxBytes = 64 << 20
+	}
+	sp, err := OpenSpool(ro.dir, ro.maxBytes, r.metrics, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	r.spool, r.dir, opts.Spool = sp, ro.dir, sp
+	opts.Receiver.AckDeadline, opts.Receiver.Spool.Deadline = 1500*time.Millisecond, 500*time.Millisecond
+	opts.Receiver.RetryAfter = 2 * time.Second
+}
+
+// serve runs the rig's Server on a free loopback port until the test ends
+// or stop is called.
+func (r *rig) serve(t *testing.T) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.url = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	r.stop, r.served = cancel, make(chan error, 1)
+	go func() { r.served <- r.srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+		select {
+		case err, ok := <-r.served:
+			if ok && err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Serve did not return within 30s of its context ending")
 		}
 	})
-	return "http://" + ln.Addr().String()
+}
+
+// waitServed waits for Serve to return after stop and returns its error.
+func (r *rig) waitServed(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-r.served:
+		close(r.served)
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return within 30s of its context ending")
+		return nil
+	}
 }
 
 // response is a receiver's answer.
@@ -136,6 +224,14 @@ func (r *rig) postAgents(t *testing.T, body []byte) response {
 func (r *rig) waitReady(t *testing.T, want int) {
 	t.Helper()
 	testkit.Eventually(t, 20*time.Second, fmt.Sprintf("/readyz answers %d", want), func() bool { return readyCode(r.url) == want })
+}
+
+// waitDrained waits until the spool is empty and /readyz answers 200.
+func (r *rig) waitDrained(t *testing.T) {
+	t.Helper()
+	testkit.Eventually(t, 30*time.Second, "the spool drains and /readyz answers 200", func() bool {
+		return r.spool.Len() == 0 && readyCode(r.url) == http.StatusOK
+	})
 }
 
 func header(r *kgo.Record, key string) string { return schemas.Header(r, key) }

@@ -12,7 +12,9 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-func TestPiqueWebhookBecomesRecord(t *testing.T) { checkPiqueWebhookBecomesRecord(t, newRig(t, nil)) }
+func TestPiqueWebhookBecomesRecord(t *testing.T) {
+	checkPiqueWebhookBecomesRecord(t, newRig(t, rigOptions{}))
+}
 
 // checkPiqueWebhookBecomesRecord is the contract assertion, shared with the real-Kafka tier.
 func checkPiqueWebhookBecomesRecord(t *testing.T, r *rig) {
@@ -63,7 +65,9 @@ func checkPiqueWebhookBecomesRecord(t *testing.T, r *rig) {
 	}
 }
 
-func TestPiqueAbsentFieldsAreNull(t *testing.T) { checkPiqueAbsentFieldsAreNull(t, newRig(t, nil)) }
+func TestPiqueAbsentFieldsAreNull(t *testing.T) {
+	checkPiqueAbsentFieldsAreNull(t, newRig(t, rigOptions{}))
+}
 
 // checkPiqueAbsentFieldsAreNull is the contract assertion, shared with the real-Kafka tier.
 func checkPiqueAbsentFieldsAreNull(t *testing.T, r *rig) {
@@ -88,7 +92,7 @@ func checkPiqueAbsentFieldsAreNull(t *testing.T, r *rig) {
 }
 
 func TestProductAgentsWebhookBecomesRecord(t *testing.T) {
-	checkProductAgentsWebhookBecomesRecord(t, newRig(t, nil))
+	checkProductAgentsWebhookBecomesRecord(t, newRig(t, rigOptions{}))
 }
 
 // checkProductAgentsWebhookBecomesRecord is the contract assertion, shared with the real-Kafka tier.
@@ -135,7 +139,7 @@ func checkProductAgentsWebhookBecomesRecord(t *testing.T, r *rig) {
 }
 
 func TestUnknownPiqueTypeGoesToUnrouted(t *testing.T) {
-	checkUnknownPiqueTypeGoesToUnrouted(t, newRig(t, nil))
+	checkUnknownPiqueTypeGoesToUnrouted(t, newRig(t, rigOptions{}))
 }
 
 // checkUnknownPiqueTypeGoesToUnrouted is the contract assertion, shared with the real-Kafka tier.
@@ -155,7 +159,7 @@ func checkUnknownPiqueTypeGoesToUnrouted(t *testing.T, r *rig) {
 }
 
 func TestMetricsAndHealthEndpoints(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, rigOptions{})
 	r.waitReady(t, http.StatusOK)
 	body, _ := sample.NewGenerator(9).Pique(time.Now())
 	r.postPique(t, "msg_m1", body)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hookbridge/hookbridge/schemas"
 
-	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 )
@@ -31,37 +30,23 @@ func TestFullSpoolFallsBackToKafkaWhenKafkaIsUp(t *testing.T) {
 	}
 	sp.Close()
 	// Reopened with a bound below what it holds: full, and not empty.
-	if sp, err = OpenSpool(dir, 16, nil, log); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sp.Close() })
-
-	token := sample.NewToken()
-	rc := env.Config.Receiver
-	rc.Pique.Secrets = []config.Secret{config.Secret(sample.NewSvixSecret())}
-	rc.ProductAgents.Token = config.Secret(token)
-	cl := env.Client(t, ProducerOpts(time.Millisecond)...)
-	srv, err := New(Options{Receiver: rc, Topics: env.Config.Topics, Schemas: env.Schemas,
-		Publisher: KafkaPublisher{Client: cl}, Kafka: cl, Spool: sp, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.kafkaErr.Store(nil) // Kafka answered the last check (no background loops run here)
+	r := newRig(t, rigOptions{env: env, spool: true, dir: dir, maxBytes: 16, unserved: true})
+	r.srv.kafkaErr.Store(nil) // Kafka answered the last check (no background loops run here)
 
 	body, id := sample.NewGenerator(2).ProductAgents(time.Now())
 	req := httptest.NewRequest("POST", "/webhooks/product-agents", bytes.NewReader(body))
-	for k, v := range sample.TokenHeaders(token) {
+	for k, v := range sample.TokenHeaders(r.token) {
 		req.Header[k] = v
 	}
-	resp, err := srv.App().Test(req, 10_000)
+	resp, err := r.srv.App().Test(req, 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d with a full spool and Kafka up, want 200", resp.StatusCode)
 	}
-	if sp.Len() != 1 {
-		t.Errorf("spool holds %d, want the 1 older webhook", sp.Len())
+	if r.spool.Len() != 1 {
+		t.Errorf("spool holds %d, want the 1 older webhook", r.spool.Len())
 	}
 	recs := env.ReadAll(t, env.Config.Topics.ProductAgents())
 	if len(recs) != 1 || schemas.Header(recs[0], schemas.HeaderEventID) != id {

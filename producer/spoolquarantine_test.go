@@ -84,7 +84,7 @@ func TestCorruptSpoolEntryIsQuarantinedAndTheRestDrain(t *testing.T) {
 	spoolWith(t, dir, bodies)
 	flipByte(t, dir, bodies[16])
 
-	fr := newFaultRig(t, faultSetup{env: env, dir: dir})
+	fr := newRig(t, rigOptions{spool: true, env: env, dir: dir})
 	testkit.Eventually(t, 30*time.Second, "the spool drains", func() bool { return fr.spool.Len() == 0 })
 
 	got := eventIDs(t, env, env.Config.Topics.ProductAgents())
@@ -127,7 +127,7 @@ func TestTooLargeSpoolEntryIsQuarantined(t *testing.T) {
 	small, id := sample.NewGenerator(22).ProductAgents(time.Now())
 	big := []byte(`{"event":{"id":"big"},"content":{"body":"` + incompressible(300<<10) + `"}}`)
 	spoolWith(t, dir, [][]byte{big, small})
-	fr := newFaultRig(t, faultSetup{env: env, dir: dir, tweak: func(o *Options) {
+	fr := newRig(t, rigOptions{spool: true, env: env, dir: dir, tweak: func(o *Options) {
 		o.Receiver.BodyLimit, o.Receiver.MaxRecordBytes = 200<<10, 500_000
 	}})
 	testkit.Eventually(t, 30*time.Second, "the spool drains", func() bool { return fr.spool.Len() == 0 })
@@ -154,20 +154,8 @@ func (failingPublisher) Publish(_ *kgo.Record, done func(error)) {
 // When the dead-letter topic cannot take it, a quarantined entry goes to
 // the quarantine file beside the spool, fsynced, with its bytes.
 func TestQuarantineFallsBackToAFile(t *testing.T) {
-	dir := t.TempDir()
-	sp, err := OpenSpool(dir, 1<<30, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	cfg := testkit.Start(t).Config
-	rc := cfg.Receiver
-	rc.Pique.Secrets = []config.Secret{config.Secret(sample.NewSvixSecret())}
-	rc.ProductAgents.Token = "t"
-	srv, err := New(Options{Receiver: rc, Topics: cfg.Topics, Spool: sp, Publisher: failingPublisher{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRig(t, rigOptions{spool: true, unserved: true, tweak: func(o *Options) { o.Publisher = failingPublisher{} }})
+	srv, sp, dir := r.srv, r.spool, r.dir
 	e := spoolEntry{seq: 7, raw: []byte("not json"), err: errors.New("spool entry 7 does not decode")}
 	if err := srv.quarantine(context.Background(), e, quarantineCorrupt, e.err); err != nil {
 		t.Fatal(err)
@@ -217,7 +205,7 @@ func TestTruncatedSpoolFileFailsWithWhatToDo(t *testing.T) {
 // A full disk: the webhook gets 503 (nothing was kept) and /readyz's spool
 // check says the disk is full, until a write succeeds again.
 func TestFullDiskShowsOnReadyz(t *testing.T) {
-	fr := newFaultRig(t, faultSetup{})
+	fr := newRig(t, rigOptions{spool: true})
 	fr.waitReady(t, http.StatusOK)
 	full := fmt.Errorf("write %s: %w", fr.spool.path, syscall.ENOSPC)
 	fr.spool.writeFault.Store(&full)
@@ -248,15 +236,8 @@ func TestSchemaRegistrationBacksOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := testkit.Start(t).Config
-	rc := cfg.Receiver
-	rc.Pique.Secrets = []config.Secret{config.Secret(sample.NewSvixSecret())}
-	rc.ProductAgents.Token = "t"
-	logs := testkit.NewLogBuffer(t)
-	srv, err := New(Options{Receiver: rc, Topics: cfg.Topics, Schemas: schemas.NewRegistry(src), Logger: logs.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRig(t, rigOptions{schemas: schemas.NewRegistry(src), unserved: true})
+	srv, logs := r.srv, r.logs
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { srv.registerSchemas(ctx); close(done) }()
@@ -357,7 +338,7 @@ func TestFailingSpoolDiskFallsBackToKafka(t *testing.T) {
 	old, _ := sample.NewGenerator(26).ProductAgents(time.Now())
 	spoolWith(t, dir, [][]byte{old}) // non-empty: new webhooks queue behind it
 	full := fmt.Errorf("write: %w", syscall.ENOSPC)
-	fr := newFaultRig(t, faultSetup{env: env, dir: dir, tweak: func(o *Options) { o.Spool.writeFault.Store(&full) }})
+	fr := newRig(t, rigOptions{spool: true, env: env, dir: dir, tweak: func(o *Options) { o.Spool.writeFault.Store(&full) }})
 	testkit.Eventually(t, 20*time.Second, "Kafka and the schemas are ready, the spool check says the disk is full", func() bool {
 		_, ready := readyz(t, fr.url)
 		checks, _ := ready["checks"].(map[string]any)

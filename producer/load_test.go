@@ -2,163 +2,29 @@ package producer
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/hookbridge/hookbridge/internal/config"
-	"github.com/hookbridge/hookbridge/internal/health"
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// Helpers for the fault tests: a receiver with a spool whose serving the
-// test controls, a concurrent load that records every answer, a way to take
-// the broker away and bring it back, and polling of observable state.
+// Helpers for the receiver tests: readers of /readyz and /metrics, a
+// concurrent load that records every answer, a way to take the broker away
+// and bring it back, and checks of what reached Kafka.
 
-// faultRig is a receiver with a spool in front of env.
-type faultRig struct {
-	*rig
-	spool *Spool
-	dir   string
-	logs  *testkit.LogBuffer
-	// stop ends Serve (as SIGTERM does in the binary); served is closed
-	// with Serve's result once it returned.
-	stop   context.CancelFunc
-	served chan error
-}
-
-// faultSetup says how to build a faultRig; zero values take defaults.
-type faultSetup struct {
-	env *testkit.Env // nil: a fresh one, unless client and schemas are set
-	// client and schemas replace env's Kafka client and schema registry.
-	client   *kgo.Client
-	schemas  *schemas.Registry
-	dir      string // spool dir; "" = a fresh temp dir
-	maxBytes int64  // spool bound; 0 = 64 MiB
-	// ackDeadline and spoolDeadline default to short values that keep the
-	// tests quick.
-	ackDeadline, spoolDeadline time.Duration
-	tweak                      func(*Options)
-}
-
-func newFaultRig(t *testing.T, fs faultSetup) *faultRig {
-	t.Helper()
-	if fs.env == nil && (fs.client == nil || fs.schemas == nil) {
-		fs.env = testkit.Start(t)
-	}
-	cfg, err := config.Default(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fs.env != nil {
-		cfg = fs.env.Config
-		if fs.client == nil {
-			fs.client = fs.env.Client(t, ProducerOpts(time.Millisecond)...)
-		}
-		if fs.schemas == nil {
-			fs.schemas = fs.env.Schemas
-		}
-	}
-	if fs.dir == "" {
-		fs.dir = t.TempDir()
-	}
-	if fs.maxBytes == 0 {
-		fs.maxBytes = 64 << 20
-	}
-	if fs.ackDeadline == 0 {
-		fs.ackDeadline = 1500 * time.Millisecond
-	}
-	if fs.spoolDeadline == 0 {
-		fs.spoolDeadline = 500 * time.Millisecond
-	}
-	env := fs.env
-	fr := &faultRig{dir: fs.dir, logs: testkit.NewLogBuffer(t)}
-	r := &rig{env: env, secret: sample.NewSvixSecret(), token: sample.NewToken(), health: &health.Checks{}, metrics: prometheus.NewRegistry()}
-	fr.rig = r
-	log := slog.New(slog.NewTextHandler(fr.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	sp, err := OpenSpool(fs.dir, fs.maxBytes, r.metrics, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sp.Close() })
-	fr.spool = sp
-	rc := cfg.Receiver
-	rc.Pique.Secrets = []config.Secret{config.Secret(r.secret)}
-	rc.ProductAgents.Token = config.Secret(r.token)
-	rc.AckDeadline, rc.Spool.Deadline = fs.ackDeadline, fs.spoolDeadline
-	rc.RetryAfter = 2 * time.Second
-	opts := Options{
-		Receiver: rc, Topics: cfg.Topics, Schemas: fs.schemas,
-		Publisher: KafkaPublisher{Client: fs.client}, Kafka: fs.client, Spool: sp, Logger: log,
-		Metrics: r.metrics, Gatherer: r.metrics, Health: r.health,
-	}
-	if fs.tweak != nil {
-		fs.tweak(&opts)
-	}
-	srv, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.srv = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.url = "http://" + ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	fr.stop, fr.served = cancel, make(chan error, 1)
-	go func() { fr.served <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err, ok := <-fr.served:
-			if ok && err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Serve did not return within 30s of its context ending")
-		}
-	})
-	return fr
-}
-
-// waitServed waits for Serve to return after stop and returns its error.
-func (fr *faultRig) waitServed(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-fr.served:
-		close(fr.served)
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not return within 30s of its context ending")
-		return nil
-	}
-}
-
-// waitDrained waits until the spool is empty and /readyz answers 200.
-func (fr *faultRig) waitDrained(t *testing.T) {
-	t.Helper()
-	testkit.Eventually(t, 30*time.Second, "the spool drains and /readyz answers 200", func() bool {
-		return fr.spool.Len() == 0 && readyCode(fr.url) == http.StatusOK
-	})
-}
-
+// readyCode is /readyz's status at url, 0 if nothing answers.
 func readyCode(url string) int {
 	resp, err := http.Get(url + "/readyz")
 	if err != nil {
