@@ -102,12 +102,15 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		}
 	}()
 	var voters []string
+	// All ports in one call: its listeners are held until every port is
+	// picked, so no two nodes get the same one (a port closed by an earlier
+	// call may be handed out again).
+	ports, err := freePorts(2 * o.Nodes)
+	if err != nil {
+		return nil, err
+	}
 	for i := range o.Nodes {
-		ports, err := freePorts(2)
-		if err != nil {
-			return nil, err
-		}
-		n := &Node{ID: int32(i + 1), Addr: ports[0], controller: ports[1], dir: filepath.Join(c.dir, fmt.Sprintf("node%d", i+1))}
+		n := &Node{ID: int32(i + 1), Addr: ports[2*i], controller: ports[2*i+1], dir: filepath.Join(c.dir, fmt.Sprintf("node%d", i+1))}
 		c.nodes = append(c.nodes, n)
 		voters = append(voters, fmt.Sprintf("%d@%s", n.ID, n.controller))
 	}
