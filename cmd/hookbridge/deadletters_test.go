@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
-	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/schemas"
 )
@@ -185,14 +184,7 @@ func TestDeadLettersRedriveOnceWithDryRunFirst(t *testing.T) {
 // topic once: a second redrive copies nothing, and a second copy in the raw
 // topic is dropped as a duplicate (what the README promises).
 func TestRedrivenDedupeDeadLetterReachesDedupedOnce(t *testing.T) {
-	devTestEnv(t)
-	cfg, err := config.Default(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	dev := startDev(t, dir)
-	dev.useDev(t)
+	cfg, _, dev := startDevWithDefaults(t)
 	raw, deduped := cfg.Topics.Pique(), cfg.Topics.Deduped(cfg.Topics.Pique())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -26,6 +26,22 @@ func devTestEnv(t *testing.T) {
 	t.Setenv("HOOKBRIDGE_CONSUMER_SHUTDOWN_TIMEOUT", "10s")
 }
 
+// startDevWithDefaults runs dev on a fresh data dir in a newcomer's
+// environment and points this process's commands at it; it returns the
+// default configuration (for topic names) and the data dir.
+func startDevWithDefaults(t *testing.T) (*config.Config, string, *devProcess) {
+	t.Helper()
+	devTestEnv(t)
+	cfg, err := config.Default(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dev := startDev(t, dir)
+	dev.useDev(t)
+	return cfg, dir, dev
+}
+
 var sentLine = regexp.MustCompile(`sent (\d+) \S+ webhooks \((\d+) unique, (\d+) duplicates\).*: (\d+) accepted`)
 
 // sendSample runs send-sample and returns how many webhooks it sent and

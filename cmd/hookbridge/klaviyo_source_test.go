@@ -42,14 +42,7 @@ func TestKlaviyoForwarderNeverReadsKlaviyoWebhooks(t *testing.T) {
 // Klaviyo webhooks from dev end to end: send-sample → raw topic → deduped
 // → Parquet.
 func TestDevKlaviyoEndToEnd(t *testing.T) {
-	devTestEnv(t)
-	cfg, err := config.Default(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	dev := startDev(t, dir)
-	dev.useDev(t)
+	cfg, dir, dev := startDevWithDefaults(t)
 	if s, _ := sendSample(t, "--source", "klaviyo-system", "--count", "2", "--batch", "50", "--seed", "3", "--data-dir", dir, "--url", dev.URL); s != 2 {
 		t.Fatalf("klaviyo-system: sent %d, want 2", s)
 	}
