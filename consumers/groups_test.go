@@ -120,10 +120,8 @@ func produceOn(t *testing.T, env *testkit.Env, topic, prefix string, n int, part
 // partition it owns).
 func runUntilCommitted(t *testing.T, env *testkit.Env, g realGroup, topic string, want map[int32]int64) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
 	opts := options(t, env)
-	go func() { errc <- g.run(t, ctx, env, opts) }()
+	stop := testkit.Background("group "+g.name, func(ctx context.Context) error { return g.run(t, ctx, env, opts) })
 	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("group %s commits %v on %s", g.name, want, topic), func() bool {
 		got := env.Committed(t, g.name)[topic]
 		for p, off := range want {
@@ -133,14 +131,8 @@ func runUntilCommitted(t *testing.T, env *testkit.Env, g realGroup, topic string
 		}
 		return true
 	})
-	cancel()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("group %s: %v", g.name, err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("group %s did not stop", g.name)
+	if err := stop(); err != nil {
+		t.Fatalf("group %s: %v", g.name, err)
 	}
 }
 

@@ -157,18 +157,7 @@ func values(prefix string, n int) []string {
 
 // start runs g in the background; stop cancels it and returns Run's error.
 func start(opts consumers.Options, g consumers.Group) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- consumers.Run(ctx, opts, g) }()
-	return func() error {
-		cancel()
-		select {
-		case err := <-errc:
-			return err
-		case <-time.After(30 * time.Second):
-			return errors.New("Run did not return within 30s of its context ending")
-		}
-	}
+	return testkit.Background("Run", func(ctx context.Context) error { return consumers.Run(ctx, opts, g) })
 }
 
 func committed(t *testing.T, env *testkit.Env, groupName string) map[int32]int64 {

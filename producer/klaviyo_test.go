@@ -311,12 +311,11 @@ func TestKlaviyoSystemPartlyAckedBatchIsNotAcknowledged(t *testing.T) {
 // deduplicated topic.
 func dedupeAll(t *testing.T, env *testkit.Env, topic string) map[string]int {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
 	c := dedupe.Config{Group: "dedupe-" + topic, Topics: []string{topic}, Output: env.Config.Topics.Deduped,
 		Changelog: topics.DedupeChangelog, Window: 7 * 24 * time.Hour, MaxIDsPerPartition: 1 << 20,
 		TransactionalID: "dedupe-" + topic + "-test", Schemas: env.Schemas}
-	go func() { errc <- dedupe.Run(ctx, env.ConsumerOptions(t), c) }()
+	opts := env.ConsumerOptions(t)
+	stop := testkit.Background("dedupe", func(ctx context.Context) error { return dedupe.Run(ctx, opts, c) })
 	ends := map[int32]int64{}
 	for _, rec := range env.ReadAll(t, topic) {
 		ends[rec.Partition] = max(ends[rec.Partition], rec.Offset+1)
@@ -333,8 +332,7 @@ func dedupeAll(t *testing.T, env *testkit.Env, topic string) map[string]int {
 		}
 		return true
 	})
-	cancel()
-	if err := <-errc; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("dedupe: %v", err)
 	}
 	out := map[string]int{}

@@ -35,13 +35,10 @@ func BenchmarkDedupe(b *testing.B) {
 	opts := testOptions(b, env)
 	opts.Logger = nil
 	b.ResetTimer()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- Run(ctx, opts, c) }()
+	stop := testkit.Background("dedupe Run", func(ctx context.Context) error { return Run(ctx, opts, c) })
 	waitCaughtUp(b, env, c.Group)
 	b.StopTimer()
-	cancel()
-	if err := <-errc; err != nil {
+	if err := stop(); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")

@@ -2,7 +2,6 @@ package dedupe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -59,18 +58,8 @@ func testOptions(t testing.TB, env *testkit.Env) consumers.Options {
 // start runs one dedupe instance until stop is called; stop returns Run's
 // error.
 func start(t testing.TB, env *testkit.Env, c Config) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- Run(ctx, testOptions(t, env), c) }()
-	return func() error {
-		cancel()
-		select {
-		case err := <-errc:
-			return err
-		case <-time.After(30 * time.Second):
-			return errors.New("dedupe Run did not return within 30s of its context ending")
-		}
-	}
+	opts := testOptions(t, env)
+	return testkit.Background("dedupe Run", func(ctx context.Context) error { return Run(ctx, opts, c) })
 }
 
 // waitCaughtUp waits until the group committed every input record written

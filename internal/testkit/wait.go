@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -16,5 +18,23 @@ func Eventually(t testing.TB, guard time.Duration, what string, cond func() bool
 			t.Fatalf("gave up after %v waiting until %s", guard, what)
 		}
 		time.Sleep(10 * time.Millisecond) // the polling interval, not synchronisation
+	}
+}
+
+// Background runs run until the returned stop is called; stop cancels its
+// context and returns run's error, or an error naming what when run does
+// not return within 30 s (a hang, not a timing assumption).
+func Background(what string, run func(context.Context) error) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx) }()
+	return func() error {
+		cancel()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("%s did not return within 30s of its context ending", what)
+		}
 	}
 }
