@@ -64,6 +64,7 @@ first. Exits non-zero when a group named with --group does not exist.`, std)
 type groupView struct {
 	Group        string          `json:"group"`
 	State        string          `json:"state"`
+	Type         string          `json:"type"` // classic, or consumer (KIP-848: the broker assigns)
 	ProtocolType string          `json:"protocol_type"`
 	Protocol     string          `json:"protocol"`
 	Members      []memberView    `json:"members"`
@@ -111,27 +112,98 @@ func describeGroups(ctx context.Context, adm *kadm.Client, named string) ([]grou
 		return nil, fmt.Errorf("describing consumer groups: %w", err)
 	}
 	fetched := adm.FetchManyOffsets(ctx, names...)
+	consumer := describeConsumerProtocol(ctx, adm, described)
 	if named != "" {
-		if err := groupExists(described[named], fetched[named]); err != nil {
-			return nil, err
+		if _, ok := consumer[named]; !ok {
+			if err := groupExists(described[named], fetched[named]); err != nil {
+				return nil, err
+			}
 		}
 	}
-	ends, stable, starts, err := listOffsets(ctx, adm, described, fetched)
+	ends, stable, starts, err := listOffsets(ctx, adm, described, consumer, fetched)
 	if err != nil {
 		return nil, err
 	}
 	var out []groupView
 	for _, g := range described.Sorted() {
+		cg, isConsumer := consumer[g.Group]
 		if g.Err != nil && !errors.Is(g.Err, kerr.GroupIDNotFound) {
 			return nil, fmt.Errorf("describing group %s: %w", g.Group, g.Err)
 		}
 		if f := fetched[g.Group]; f.Err != nil && !errors.Is(f.Err, kerr.GroupIDNotFound) {
 			return nil, fmt.Errorf("fetching the offsets of group %s: %w", g.Group, f.Err)
 		}
+		if isConsumer {
+			out = append(out, consumerGroupViewOf(cg, fetched[g.Group].Fetched, starts, stable, ends))
+			continue
+		}
 		lag := kadm.CalculateGroupLagWithStartOffsets(g, fetched[g.Group].Fetched, starts, stable)
 		out = append(out, groupViewOf(g, lag, ends))
 	}
 	return out, nil
+}
+
+// describeConsumerProtocol describes the groups DescribeGroups does not
+// know: a Kafka 4 broker describes a group whose members use the consumer
+// protocol (KIP-848, group.protocol=consumer) only through
+// ConsumerGroupDescribe. A broker without that API has no such groups.
+func describeConsumerProtocol(ctx context.Context, adm *kadm.Client, described kadm.DescribedGroups) kadm.DescribedConsumerGroups {
+	var unknown []string
+	for name, g := range described {
+		if errors.Is(g.Err, kerr.GroupIDNotFound) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	cgs, err := adm.DescribeConsumerGroups(ctx, unknown...)
+	if err != nil {
+		return nil
+	}
+	for name, cg := range cgs {
+		if cg.Err != nil {
+			delete(cgs, name)
+		}
+	}
+	return cgs
+}
+
+// consumerGroupViewOf is groupViewOf for a consumer-protocol group: the
+// broker assigns its partitions, so members and owners come from each
+// member's current assignment, and an assigned partition without a commit
+// counts its lag from the log start as kadm does for classic groups.
+func consumerGroupViewOf(cg kadm.DescribedConsumerGroup, commits kadm.OffsetResponses, starts, stable, ends kadm.ListedOffsets) groupView {
+	owner := map[string]map[int32]string{}
+	all := kadm.OffsetResponses{}
+	commits.Each(func(o kadm.OffsetResponse) { all.Add(o) })
+	var members []memberView
+	for _, m := range cg.Members {
+		mv := memberView{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Assigned: map[string][]int32{}}
+		for _, ps := range m.Assignment.Sorted() {
+			mv.Assigned[ps.Topic] = ps.Partitions
+			for _, p := range ps.Partitions {
+				if owner[ps.Topic] == nil {
+					owner[ps.Topic] = map[int32]string{}
+				}
+				owner[ps.Topic][p] = m.MemberID
+				if _, ok := all.Lookup(ps.Topic, p); !ok {
+					all.Add(kadm.OffsetResponse{Offset: kadm.Offset{Topic: ps.Topic, Partition: p, At: -1}})
+				}
+			}
+		}
+		members = append(members, mv)
+	}
+	lag := kadm.CalculateGroupLagWithStartOffsets(kadm.DescribedGroup{Group: cg.Group}, all, starts, stable)
+	v := groupViewOf(kadm.DescribedGroup{Group: cg.Group, State: cg.State, ProtocolType: "consumer", Protocol: cg.AssignorName}, lag, ends)
+	v.Type = "consumer"
+	if members != nil {
+		v.Members = members
+	}
+	for i := range v.Partitions {
+		v.Partitions[i].MemberID = owner[v.Partitions[i].Topic][v.Partitions[i].Partition]
+	}
+	return v
 }
 
 // groupExists tells a named group that does not exist from one that is
@@ -146,8 +218,11 @@ func groupExists(d kadm.DescribedGroup, f kadm.FetchOffsetsResponse) error {
 
 // listOffsets lists the high watermarks, last stable offsets and log start
 // offsets of every topic the groups consume or committed to.
-func listOffsets(ctx context.Context, adm *kadm.Client, d kadm.DescribedGroups, f kadm.FetchOffsetsResponses) (ends, stable, starts kadm.ListedOffsets, err error) {
+func listOffsets(ctx context.Context, adm *kadm.Client, d kadm.DescribedGroups, cgs kadm.DescribedConsumerGroups, f kadm.FetchOffsetsResponses) (ends, stable, starts kadm.ListedOffsets, err error) {
 	set := d.AssignedPartitions()
+	for _, cg := range cgs {
+		set.Merge(cg.AssignedPartitions())
+	}
 	set.Merge(f.CommittedPartitions())
 	topics := set.Topics()
 	if len(topics) == 0 {
@@ -167,7 +242,7 @@ func listOffsets(ctx context.Context, adm *kadm.Client, d kadm.DescribedGroups, 
 }
 
 func groupViewOf(g kadm.DescribedGroup, lag kadm.GroupLag, ends kadm.ListedOffsets) groupView {
-	v := groupView{Group: g.Group, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol,
+	v := groupView{Group: g.Group, State: g.State, Type: "classic", ProtocolType: g.ProtocolType, Protocol: g.Protocol,
 		Members: []memberView{}, Partitions: []partitionView{}}
 	if errors.Is(g.Err, kerr.GroupIDNotFound) {
 		v.State = "Dead"
@@ -209,13 +284,13 @@ func printGroups(w io.Writer, groups []groupView) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL\tMEMBERS\tTOTAL LAG")
+	fmt.Fprintln(tw, "GROUP\tSTATE\tTYPE\tPROTOCOL\tMEMBERS\tTOTAL LAG")
 	for _, g := range groups {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", g.Group, g.State, protocolOf(g), len(g.Members), g.TotalLag)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", g.Group, g.State, g.Type, protocolOf(g), len(g.Members), g.TotalLag)
 	}
 	_ = tw.Flush()
 	for _, g := range groups {
-		fmt.Fprintf(w, "\ngroup %s (%s, %s)\n", g.Group, g.State, protocolOf(g))
+		fmt.Fprintf(w, "\ngroup %s (%s, %s, %s)\n", g.Group, g.State, g.Type, protocolOf(g))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		if len(g.Members) > 0 {
 			fmt.Fprintln(tw, "  MEMBER\tCLIENT ID\tHOST\tASSIGNED")

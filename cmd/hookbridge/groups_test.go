@@ -114,9 +114,9 @@ func TestGroupsLagToTheLastStableOffset(t *testing.T) {
 	if pastStable < openTxn {
 		t.Errorf("the open transaction is not past the committed offsets (end−committed = %d): the test does not test lag to the LSO", pastStable)
 	}
-	if analytics.State != "Stable" || len(analytics.Members) != 1 || analytics.Members[0].ClientID != "analytics-reader" ||
+	if analytics.State != "Stable" || analytics.Type != "classic" || len(analytics.Members) != 1 || analytics.Members[0].ClientID != "analytics-reader" ||
 		len(analytics.Members[0].Assigned[txnTopic]) != testkit.Partitions {
-		t.Errorf("analytics: state %s, members %+v; want Stable with analytics-reader assigned all %d partitions", analytics.State, analytics.Members, testkit.Partitions)
+		t.Errorf("analytics: state %s, type %s, members %+v; want Stable, classic, with analytics-reader assigned all %d partitions", analytics.State, analytics.Type, analytics.Members, testkit.Partitions)
 	}
 	if behind.TotalLag != 2 || behind.State != "Empty" {
 		t.Errorf("lagging: state %s, total lag %d; want Empty with lag 2: %+v", behind.State, behind.TotalLag, behind.Partitions)
