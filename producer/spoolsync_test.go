@@ -162,7 +162,7 @@ func (tr *tracer) stop(t *testing.T) []string {
 }
 
 var (
-	resumed   = regexp.MustCompile(`^<\.\.\. \w+ resumed>`)
+	resumed = regexp.MustCompile(`^<\.\.\. \w+ resumed>`)
 	// strace -f -o starts each line with the thread's id.
 	pidPrefix = regexp.MustCompile(`^(\d+) +`)
 	// fd captures a call's name and its first argument's descriptor text.
