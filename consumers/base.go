@@ -31,6 +31,9 @@ func Setup(opts Options, group, check string) (*Base, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consumers: group %s: %w", group, err)
 	}
+	if p := opts.GroupProtocol; p != "" && p != ProtocolClassic && p != ProtocolConsumer {
+		return nil, fmt.Errorf("consumers: group %s: group protocol %q is neither %s nor %s", group, p, ProtocolClassic, ProtocolConsumer)
+	}
 	m, err := NewMetrics(opts.Metrics)
 	if err != nil {
 		return nil, err

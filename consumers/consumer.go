@@ -114,7 +114,20 @@ type Options struct {
 	// ShutdownTimeout bounds the final flush and commit once the run's
 	// context ends; 0 means 30 seconds.
 	ShutdownTimeout time.Duration
+	// GroupProtocol is ProtocolClassic (also "") or ProtocolConsumer.
+	GroupProtocol string
 }
+
+// The consumer group protocols a group can run.
+const (
+	// ProtocolClassic is JoinGroup and SyncGroup: the members agree on the
+	// assignment (cooperative-sticky here). Every broker has it.
+	ProtocolClassic = "classic"
+	// ProtocolConsumer is KIP-848's: the broker assigns partitions and
+	// members move them one at a time, without a group-wide barrier.
+	// Kafka 4 or newer.
+	ProtocolConsumer = "consumer"
+)
 
 // ClientOpts are the options every client of the group starts from: the
 // connection options and the producer's batch bound.

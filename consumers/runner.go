@@ -63,11 +63,11 @@ func validate(g Group) error {
 }
 
 // GroupOpts are the consumer options every hookbridge group shares: the
-// group, its topics, cooperative-sticky balancing, read_committed, manual
-// commits, and where partitions without a commit start. Dedupe adds them to
-// its transactional session.
-func GroupOpts(group string, topics []string, start kgo.Offset) []kgo.Opt {
-	return []kgo.Opt{
+// group, its topics, its group protocol (cooperative-sticky balancing on
+// the classic one), read_committed, manual commits, and where partitions
+// without a commit start. Dedupe adds them to its transactional session.
+func (o Options) GroupOpts(group string, topics []string, start kgo.Offset) []kgo.Opt {
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topics...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -75,6 +75,10 @@ func GroupOpts(group string, topics []string, start kgo.Offset) []kgo.Opt {
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(start),
 	}
+	if o.GroupProtocol == ProtocolConsumer {
+		opts = append(opts, kgo.ServerSideBalancer())
+	}
+	return opts
 }
 
 type topicPartition struct {
@@ -100,7 +104,7 @@ type runner struct {
 }
 
 func (r *runner) clientOpts(start kgo.Offset) []kgo.Opt {
-	return append(GroupOpts(r.g.Name, r.g.Topics, start),
+	return append(r.opts.GroupOpts(r.g.Name, r.g.Topics, start),
 		// Callbacks run only between polls, so no fetched record is handed
 		// to a worker after its partition was revoked.
 		kgo.BlockRebalanceOnPoll(),

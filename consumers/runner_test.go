@@ -13,6 +13,7 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
@@ -459,5 +460,37 @@ func TestRunCommitsNothingAProcessorStillHolds(t *testing.T) {
 	}
 	if got := committed(t, env, "g-hold")[0]; got != 3 {
 		t.Errorf("partition 0 committed at %d after the final flush, want 3", got)
+	}
+}
+
+// With GroupProtocol consumer the group runs KIP-848's protocol (the broker
+// assigns), processes everything and commits it on shutdown.
+func TestRunUnderTheConsumerGroupProtocol(t *testing.T) {
+	env := testkit.Start(t)
+	r := newRecorder()
+	vs := values("k", 30)
+	produce(t, env, env.Config.Topics.Pique(), vs...)
+	opts := options(t, env)
+	opts.GroupProtocol = consumers.ProtocolConsumer
+	stop := start(opts, group(env, r, "kip848"))
+	r.waitFor(t, vs)
+	adm := kadm.NewClient(env.Client(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	described, err := adm.DescribeConsumerGroups(ctx, "kip848")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := described["kip848"]; g.Err != nil || len(g.Members) != 1 {
+		t.Errorf("ConsumerGroupDescribe of the running group: err %v, %d members; want one member of a KIP-848 group", g.Err, len(g.Members))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	got := committed(t, env, "kip848")
+	for p := int32(0); p < testkit.Partitions; p++ {
+		if got[p] != 10 {
+			t.Errorf("partition %d committed at %d, want 10: %v", p, got[p], got)
+		}
 	}
 }

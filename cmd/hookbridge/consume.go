@@ -104,5 +104,6 @@ func (env consumerEnv) runnerOptions(consumer string) (consumers.Options, error)
 		Health:          env.Health,
 		CommitInterval:  cfg.Consumers.CommitInterval,
 		ShutdownTimeout: cfg.Consumers.ShutdownTimeout,
+		GroupProtocol:   cfg.Consumers.GroupProtocol,
 	}, nil
 }

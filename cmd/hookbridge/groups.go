@@ -143,21 +143,17 @@ func describeGroups(ctx context.Context, adm *kadm.Client, named string) ([]grou
 	return out, nil
 }
 
-// describeConsumerProtocol describes the groups DescribeGroups does not
-// know: a Kafka 4 broker describes a group whose members use the consumer
-// protocol (KIP-848, group.protocol=consumer) only through
-// ConsumerGroupDescribe. A broker without that API has no such groups.
+// describeConsumerProtocol describes the groups whose members use the
+// consumer protocol (KIP-848, group.protocol=consumer): a broker describes
+// them whole only through ConsumerGroupDescribe (Kafka 4 answers
+// DescribeGroups for them with GROUP_ID_NOT_FOUND), which in turn does not
+// know classic groups. A broker without that API has no such groups.
 func describeConsumerProtocol(ctx context.Context, adm *kadm.Client, described kadm.DescribedGroups) kadm.DescribedConsumerGroups {
-	var unknown []string
-	for name, g := range described {
-		if errors.Is(g.Err, kerr.GroupIDNotFound) {
-			unknown = append(unknown, name)
-		}
+	names := make([]string, 0, len(described))
+	for name := range described {
+		names = append(names, name)
 	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	cgs, err := adm.DescribeConsumerGroups(ctx, unknown...)
+	cgs, err := adm.DescribeConsumerGroups(ctx, names...)
 	if err != nil {
 		return nil
 	}
@@ -181,6 +177,9 @@ func consumerGroupViewOf(cg kadm.DescribedConsumerGroup, commits kadm.OffsetResp
 	for _, m := range cg.Members {
 		mv := memberView{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Assigned: map[string][]int32{}}
 		for _, ps := range m.Assignment.Sorted() {
+			if ps.Topic == "" {
+				continue // named only by its topic id (kfake does so)
+			}
 			mv.Assigned[ps.Topic] = ps.Partitions
 			for _, p := range ps.Partitions {
 				if owner[ps.Topic] == nil {
@@ -223,6 +222,7 @@ func listOffsets(ctx context.Context, adm *kadm.Client, d kadm.DescribedGroups, 
 	for _, cg := range cgs {
 		set.Merge(cg.AssignedPartitions())
 	}
+	delete(set, "") // a topic the broker named only by its id (kfake): nothing to list
 	set.Merge(f.CommittedPartitions())
 	topics := set.Topics()
 	if len(topics) == 0 {

@@ -120,16 +120,18 @@ func cmdReplay(ctx context.Context, args []string, std stdio) error {
 // refuseActive fails when the group has members: they would keep
 // committing their own positions over the reset.
 func refuseActive(ctx context.Context, adm *kadm.Client, group string) error {
+	// A KIP-848 group (group.protocol=consumer) is described whole only by
+	// ConsumerGroupDescribe.
+	if err := refuseActiveConsumerGroup(ctx, adm, group); err != nil {
+		return err
+	}
 	described, err := adm.DescribeGroups(ctx, group)
 	if err != nil {
 		return fmt.Errorf("describing group %s: %w", group, err)
 	}
 	g, ok := described[group]
 	if !ok || errors.Is(g.Err, kerr.GroupIDNotFound) {
-		// No classic group (Kafka 4 and kfake say so rather than
-		// describing it as Dead); a KIP-848 group (group.protocol=consumer)
-		// is described only by ConsumerGroupDescribe.
-		return refuseActiveConsumerGroup(ctx, adm, group)
+		return nil // no classic group (Kafka 4 and kfake say so rather than describing it as Dead)
 	}
 	if g.Err != nil {
 		return fmt.Errorf("describing group %s: %w", group, g.Err)

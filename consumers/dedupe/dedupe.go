@@ -112,7 +112,7 @@ func Run(ctx context.Context, opts consumers.Options, c Config) error {
 		states:   make(map[tp]*partState),
 	}
 	sess, err := kgo.NewGroupTransactSession(append(opts.ClientOpts(),
-		append(consumers.GroupOpts(c.Group, c.Topics, base.Start),
+		append(opts.GroupOpts(c.Group, c.Topics, base.Start),
 			kgo.TransactionalID(c.TransactionalID),
 			kgo.TransactionTimeout(c.TransactionTimeout),
 			// Every record this group writes names its partition: the

@@ -46,9 +46,6 @@ const (
 	// records are flushed and before it ends: it prints "IN_TXN" and
 	// waits for a line on stdin.
 	holdEnv = "HOOKBRIDGE_TEST_DEDUPE_HOLD"
-	// protocolEnv runs the member under the KIP-848 consumer group
-	// protocol (the broker assigns partitions).
-	protocolEnv = "HOOKBRIDGE_TEST_DEDUPE_KIP848"
 	// txnTimeoutEnv sets the member's transaction timeout: how long the
 	// broker keeps the transaction of a dead member open.
 	txnTimeoutEnv = "HOOKBRIDGE_TEST_DEDUPE_TXN_TIMEOUT"
@@ -100,9 +97,6 @@ func runMember() error {
 			return nil
 		}
 	}
-	if os.Getenv(protocolEnv) != "" {
-		kopts = append(kopts, kgo.ServerSideBalancer())
-	}
 	if os.Getenv("HOOKBRIDGE_TEST_KGO_LOG") != "" {
 		kopts = append(kopts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)))
 	}
@@ -112,7 +106,7 @@ func runMember() error {
 		// A hung member's session ends after 6s, so a test sees its
 		// partitions reassigned quickly.
 		Kafka:     append(kopts, kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond)),
-		StartFrom: "committed", DeadLetterTopic: tc.DeadLetter(),
+		StartFrom: "committed", DeadLetterTopic: tc.DeadLetter(), GroupProtocol: cfg.Consumers.GroupProtocol,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}, c)
 }
@@ -138,9 +132,7 @@ func startMember(t *testing.T, env *testkit.Env, proto, group, txnID string, hol
 	if hold {
 		m.cmd.Env = append(m.cmd.Env, holdEnv+"=1")
 	}
-	if proto == kafkatest.ConsumerProtocol {
-		m.cmd.Env = append(m.cmd.Env, protocolEnv+"=1")
-	}
+	m.cmd.Env = append(m.cmd.Env, "HOOKBRIDGE_CONSUMER_GROUP_PROTOCOL="+proto)
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := m.cmd.StdoutPipe()
 	if err != nil {

@@ -45,14 +45,11 @@ func startWarehouse(t *testing.T, k *kit, s Store, group, proto string, shutdown
 		t.Fatal(err)
 	}
 	kopts = append(kopts, kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond))
-	if proto == kafkatest.ConsumerProtocol {
-		kopts = append(kopts, kgo.ServerSideBalancer())
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &whMember{stop: cancel, done: make(chan error, 1)}
 	logs := testkit.NewLogBuffer(t)
 	go func() {
-		m.done <- consumers.Run(ctx, consumers.Options{Kafka: kopts, StartFrom: consumers.StartEarliest,
+		m.done <- consumers.Run(ctx, consumers.Options{Kafka: kopts, StartFrom: consumers.StartEarliest, GroupProtocol: proto,
 			DeadLetterTopic: k.env.Config.Topics.DeadLetter(), Logger: logs.Logger(),
 			CommitInterval: 50 * time.Millisecond, ShutdownTimeout: shutdown}, g)
 	}()

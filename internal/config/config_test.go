@@ -70,6 +70,7 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		"missing file":    {env: map[string]string{"HOOKBRIDGE_PIQUE_SECRETS_FILE": "/nonexistent"}, want: "HOOKBRIDGE_PIQUE_SECRETS_FILE"},
 		"yaml type":       {yaml: "topics:\n  partitions: many\n", want: "line 2 (topics.partitions)"},
 		"partitions":      {yaml: "topics:\n  partitions: -1\n", want: "topics.partitions"},
+		"group protocol":  {env: map[string]string{"HOOKBRIDGE_CONSUMER_GROUP_PROTOCOL": "kip848"}, want: "consumers.group_protocol"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -20,6 +20,10 @@ type Consumers struct {
 	CommitInterval time.Duration `yaml:"commit_interval"` // HOOKBRIDGE_CONSUMER_COMMIT_INTERVAL; default 1s
 	// ShutdownTimeout bounds the last flush and commit on SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // HOOKBRIDGE_CONSUMER_SHUTDOWN_TIMEOUT; default 30s
+	// GroupProtocol is the consumer group protocol: classic (JoinGroup,
+	// the members assign, any broker) or consumer (KIP-848, the broker
+	// assigns: Kafka 4 or newer).
+	GroupProtocol string `yaml:"group_protocol"` // HOOKBRIDGE_CONSUMER_GROUP_PROTOCOL; default classic
 }
 
 func (c *Consumers) setDefaults() {
@@ -27,11 +31,13 @@ func (c *Consumers) setDefaults() {
 	orDefault(&c.StartFrom, "committed")
 	orDefault(&c.CommitInterval, time.Second)
 	orDefault(&c.ShutdownTimeout, 30*time.Second)
+	orDefault(&c.GroupProtocol, "classic")
 }
 
 func (c *Consumers) applyEnv(env Env) error {
 	envString(env, "HOOKBRIDGE_CONSUMER_LISTEN", &c.Listen)
 	envString(env, "HOOKBRIDGE_CONSUMER_START_FROM", &c.StartFrom)
+	envString(env, "HOOKBRIDGE_CONSUMER_GROUP_PROTOCOL", &c.GroupProtocol)
 	if err := envDuration(env, "HOOKBRIDGE_CONSUMER_COMMIT_INTERVAL", &c.CommitInterval); err != nil {
 		return err
 	}
@@ -41,6 +47,9 @@ func (c *Consumers) applyEnv(env Env) error {
 func (c *Consumers) validate() error {
 	if err := validStartFrom(c.StartFrom); err != nil {
 		return fmt.Errorf("consumers.start_from: %w", err)
+	}
+	if c.GroupProtocol != "classic" && c.GroupProtocol != "consumer" {
+		return fmt.Errorf("consumers.group_protocol: %q is neither classic nor consumer (KIP-848, Kafka 4 or newer)", c.GroupProtocol)
 	}
 	if c.CommitInterval < 0 {
 		return fmt.Errorf("consumers.commit_interval: %s is negative", c.CommitInterval)

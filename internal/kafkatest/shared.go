@@ -82,7 +82,8 @@ func (s *Shared) Get(t testing.TB) *Cluster {
 
 // The consumer group protocols of Kafka 4: the classic one (JoinGroup and
 // SyncGroup, the client assigns) and KIP-848's (the broker assigns, via
-// ConsumerGroupHeartbeat; franz-go's kgo.ServerSideBalancer).
+// ConsumerGroupHeartbeat; franz-go's kgo.ServerSideBalancer). They are the
+// values of consumers.Options.GroupProtocol (consumers.group_protocol).
 const (
 	ClassicProtocol  = "classic"
 	ConsumerProtocol = "consumer"
