@@ -53,7 +53,8 @@ func newFile(key string, t *table, first int64, topic string, partition int32, o
 	return &file{key: key, table: t, topic: topic, partition: partition, first: first, last: first, opts: opts}
 }
 
-// newWriter is a Parquet writer for one of t's files.
+// newWriter is a Parquet writer for t's files; a writer is reused from one
+// file to the next (release, start).
 func newWriter(t *table, opts fileOptions) *parquet.GenericWriter[any] {
 	return parquet.NewGenericWriter[any](nil, t.mapping.schema,
 		parquet.Compression(opts.codec),
@@ -97,8 +98,8 @@ func (f *file) streaming() bool { return f.w != nil }
 // needsWriter reports whether the file holds enough to stream.
 func (f *file) needsWriter() bool { return f.w == nil && f.held >= f.opts.streamBytes }
 
-// start gives the file its store file and writer w and writes what it
-// holds.
+// start gives the file its store file and writer w (a new one or one that
+// a published file of the same table released) and writes what it holds.
 func (f *file) start(staged Staged, w *parquet.GenericWriter[any]) error {
 	w.Reset(staged)
 	w.SetKeyValueMetadata(metaTopic, f.topic)
@@ -156,6 +157,33 @@ func (f *file) publish(ctx context.Context, horizon int64) error {
 		return fmt.Errorf("closing %s: %w", f.key, err)
 	}
 	return f.staged.Publish(ctx, horizon)
+}
+
+// release hands back the writer of a published file, ready for the next
+// file of the table.
+//
+// parquet-go's Reset (v0.32.0) clears, in place, the column paths of the
+// column chunks of the file the writer wrote last; those share their
+// backing arrays with the paths the writer's columns give every later
+// chunk, so every file after the first would name no column, and Spark,
+// Athena and parquet-mr refuse such a file. Dropping the closed file's
+// references to the paths first leaves the columns' paths alone. What else
+// a reused writer writes must be what a new one would:
+// TestReusedWriterWritesWhatANewOneWrites compares the two byte for byte.
+func (f *file) release() *parquet.GenericWriter[any] {
+	w := f.w
+	if view := w.File(); view != nil {
+		md := view.Metadata()
+		for i := range md.RowGroups {
+			for j := range md.RowGroups[i].Columns {
+				md.RowGroups[i].Columns[j].MetaData.PathInSchema = nil
+			}
+		}
+	}
+	// The writer no longer holds on to the published file's buffers.
+	w.Reset(nil)
+	f.w, f.staged = nil, nil
+	return w
 }
 
 // abort drops the file.

