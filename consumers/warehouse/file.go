@@ -81,15 +81,59 @@ func (f *file) add(row parquet.Row, size int, offset int64) int {
 	return n
 }
 
+// slabValues is the most values a slab holds.
+const slabValues = 1 << 14
+
 // room returns an empty row with room for n values, cut from the file's
 // value slab: one allocation for many rows, reused once they are written.
+// Only a streaming file has a slab of its own (see slabs).
 func (f *file) room(n int) parquet.Row {
 	if cap(f.values)-len(f.values) < n {
-		f.values = make([]parquet.Value, 0, max(n, min(2*cap(f.values), 1<<14)))
+		f.values = make([]parquet.Value, 0, max(n, min(2*cap(f.values), slabValues)))
 	}
 	at := len(f.values)
 	f.values = f.values[:at+n]
 	return f.values[at : at : at+n]
+}
+
+// slabs are where the rows of a partition's files that wait in memory are
+// cut from, kept from one epoch to the next. A replay spread over many
+// hours fills them with up to BufferBytes of rows every epoch; allocating
+// that anew each time was most of what such a replay allocated, and the
+// garbage collector's work grows with it.
+type slabs struct {
+	all  [][]parquet.Value // each of cap slabValues
+	used int               // all[:used] hold rows; all[used-1] has room
+}
+
+// room returns an empty row with room for n values.
+func (s *slabs) room(n int) parquet.Row {
+	if n > slabValues {
+		return make(parquet.Row, 0, n)
+	}
+	if s.used == 0 || cap(s.all[s.used-1])-len(s.all[s.used-1]) < n {
+		if s.used == len(s.all) {
+			s.all = append(s.all, make([]parquet.Value, 0, slabValues))
+		}
+		s.used++
+	}
+	cur := &s.all[s.used-1]
+	at := len(*cur)
+	*cur = (*cur)[:at+n]
+	return (*cur)[at : at : at+n]
+}
+
+// reset frees all room once every row cut from it is written or dropped.
+// The slabs this epoch did not need are let go, so a partition keeps no
+// more than its last epoch used.
+func (s *slabs) reset() {
+	for i := range s.used {
+		clear(s.all[i]) // the values point to the rows' strings
+		s.all[i] = s.all[i][:0]
+	}
+	clear(s.all[s.used:])
+	s.all = s.all[:s.used]
+	s.used = 0
 }
 
 // streaming reports whether the file has its store file and writer.

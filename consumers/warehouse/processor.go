@@ -80,6 +80,8 @@ type processor struct {
 	// next file of that schema: a writer costs more to make than a small
 	// file costs to write (docs/benchmarks.md).
 	spare map[int]*parquet.GenericWriter[any]
+	// slabs hold the rows of the epoch's files that do not stream.
+	slabs slabs
 
 	rb *rowBuilder
 }
@@ -196,11 +198,12 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 		f.add(row, size, r.Offset)
 		return f.flushRows()
 	}
+	// The rows stay in the processor's slabs until the flush, after the
+	// file streams too: they count as held until then.
 	p.held += f.add(row, size, r.Offset)
 	if !f.needsWriter() {
 		return nil
 	}
-	p.held -= f.held // from now on the file's rows count as an open file's
 	return p.start(ctx, f)
 }
 
@@ -230,8 +233,8 @@ func (p *processor) builder(m *mapping) *rowBuilder {
 }
 
 // row shreds a decoded record (unless the decoder built it already) and
-// the Kafka metadata into a Parquet row, in room f gives (a new slice when
-// f is nil).
+// the Kafka metadata into a Parquet row, in room f's slab gives when f
+// streams, the processor's slabs otherwise (a new slice when f is nil).
 func (p *processor) row(d decoded, r *kgo.Record, f *file) (parquet.Row, int, error) {
 	m := d.table.mapping
 	if !d.built {
@@ -249,10 +252,14 @@ func (p *processor) row(d decoded, r *kgo.Record, f *file) (parquet.Row, int, er
 	for _, c := range rb.cols {
 		n += len(c)
 	}
-	if f == nil {
+	switch {
+	case f == nil:
 		return rb.appendRow(make(parquet.Row, 0, n)), rb.bytes, nil
+	case f.streaming():
+		return rb.appendRow(f.room(n)), rb.bytes, nil
+	default:
+		return rb.appendRow(p.slabs.room(n)), rb.bytes, nil
 	}
-	return rb.appendRow(f.room(n)), rb.bytes, nil
 }
 
 // deadLetter hands r to the runner's dead-letter path, which counts and
@@ -311,6 +318,7 @@ func (p *processor) Flush(ctx context.Context) error {
 				rest.abort()
 			}
 			p.files = make(map[fileKey]*file)
+			p.slabs.reset()
 			p.held, p.writers = 0, 0
 			return fmt.Errorf("warehouse: flushing %s/%d (nothing committed from offset %d on; the next owner re-reads from there): %w",
 				p.pc.Topic, p.pc.Partition, p.from, err)
@@ -325,6 +333,7 @@ func (p *processor) Flush(ctx context.Context) error {
 	clear(p.files)
 	clear(p.covered)
 	p.from, p.horizon, p.minEnd = -1, -1, -1
+	p.slabs.reset()
 	p.records, p.bytes, p.held, p.writers = 0, 0, 0, 0
 	return nil
 }
@@ -352,5 +361,6 @@ func (p *processor) Close() {
 		f.abort()
 	}
 	clear(p.files)
+	p.slabs = slabs{}
 	p.held, p.writers = 0, 0
 }
