@@ -73,7 +73,7 @@ type processor struct {
 	minEnd        int64             // the epoch may not end before this offset
 	records       int               // records read this epoch
 	bytes         int64             // record value bytes read this epoch
-	held          int               // memory the rows of files not yet streaming hold
+	held          int               // memory the slabs hold: rows added while their file did not stream
 	writers       int               // files of the epoch that stream (file.streaming)
 
 	// spare keeps, per schema id, the writer of a published file for the
