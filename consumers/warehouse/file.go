@@ -53,7 +53,8 @@ func newFile(key string, t *table, first int64, topic string, partition int32, o
 	return &file{key: key, table: t, topic: topic, partition: partition, first: first, last: first, opts: opts}
 }
 
-// newWriter is a Parquet writer for one of t's files.
+// newWriter is a Parquet writer for t's files; a writer is reused from one
+// file to the next (release, start).
 func newWriter(t *table, opts fileOptions) *parquet.GenericWriter[any] {
 	return parquet.NewGenericWriter[any](nil, t.mapping.schema,
 		parquet.Compression(opts.codec),
@@ -80,15 +81,59 @@ func (f *file) add(row parquet.Row, size int, offset int64) int {
 	return n
 }
 
+// slabValues is the most values a slab holds.
+const slabValues = 1 << 14
+
 // room returns an empty row with room for n values, cut from the file's
 // value slab: one allocation for many rows, reused once they are written.
+// Only a streaming file has a slab of its own (see slabs).
 func (f *file) room(n int) parquet.Row {
 	if cap(f.values)-len(f.values) < n {
-		f.values = make([]parquet.Value, 0, max(n, min(2*cap(f.values), 1<<14)))
+		f.values = make([]parquet.Value, 0, max(n, min(2*cap(f.values), slabValues)))
 	}
 	at := len(f.values)
 	f.values = f.values[:at+n]
 	return f.values[at : at : at+n]
+}
+
+// slabs are where the rows of a partition's files that wait in memory are
+// cut from, kept from one epoch to the next. A replay spread over many
+// hours fills them with up to BufferBytes of rows every epoch; allocating
+// that anew each time was most of what such a replay allocated, and the
+// garbage collector's work grows with it.
+type slabs struct {
+	all  [][]parquet.Value // each of cap slabValues
+	used int               // all[:used] hold rows; all[used-1] has room
+}
+
+// room returns an empty row with room for n values.
+func (s *slabs) room(n int) parquet.Row {
+	if n > slabValues {
+		return make(parquet.Row, 0, n)
+	}
+	if s.used == 0 || cap(s.all[s.used-1])-len(s.all[s.used-1]) < n {
+		if s.used == len(s.all) {
+			s.all = append(s.all, make([]parquet.Value, 0, slabValues))
+		}
+		s.used++
+	}
+	cur := &s.all[s.used-1]
+	at := len(*cur)
+	*cur = (*cur)[:at+n]
+	return (*cur)[at : at : at+n]
+}
+
+// reset frees all room once every row cut from it is written or dropped.
+// The slabs this epoch did not need are let go, so a partition keeps no
+// more than its last epoch used.
+func (s *slabs) reset() {
+	for i := range s.used {
+		clear(s.all[i]) // the values point to the rows' strings
+		s.all[i] = s.all[i][:0]
+	}
+	clear(s.all[s.used:])
+	s.all = s.all[:s.used]
+	s.used = 0
 }
 
 // streaming reports whether the file has its store file and writer.
@@ -97,8 +142,8 @@ func (f *file) streaming() bool { return f.w != nil }
 // needsWriter reports whether the file holds enough to stream.
 func (f *file) needsWriter() bool { return f.w == nil && f.held >= f.opts.streamBytes }
 
-// start gives the file its store file and writer w and writes what it
-// holds.
+// start gives the file its store file and writer w (a new one or one that
+// a published file of the same table released) and writes what it holds.
 func (f *file) start(staged Staged, w *parquet.GenericWriter[any]) error {
 	w.Reset(staged)
 	w.SetKeyValueMetadata(metaTopic, f.topic)
@@ -156,6 +201,33 @@ func (f *file) publish(ctx context.Context, horizon int64) error {
 		return fmt.Errorf("closing %s: %w", f.key, err)
 	}
 	return f.staged.Publish(ctx, horizon)
+}
+
+// release hands back the writer of a published file, ready for the next
+// file of the table.
+//
+// parquet-go's Reset (v0.32.0) clears, in place, the column paths of the
+// column chunks of the file the writer wrote last; those share their
+// backing arrays with the paths the writer's columns give every later
+// chunk, so every file after the first would name no column, and Spark,
+// Athena and parquet-mr refuse such a file. Dropping the closed file's
+// references to the paths first leaves the columns' paths alone. What else
+// a reused writer writes must be what a new one would:
+// TestReusedWriterWritesWhatANewOneWrites compares the two byte for byte.
+func (f *file) release() *parquet.GenericWriter[any] {
+	w := f.w
+	if view := w.File(); view != nil {
+		md := view.Metadata()
+		for i := range md.RowGroups {
+			for j := range md.RowGroups[i].Columns {
+				md.RowGroups[i].Columns[j].MetaData.PathInSchema = nil
+			}
+		}
+	}
+	// The writer no longer holds on to the published file's buffers.
+	w.Reset(nil)
+	f.w, f.staged = nil, nil
+	return w
 }
 
 // abort drops the file.

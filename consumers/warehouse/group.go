@@ -44,10 +44,10 @@ type Options struct {
 	// rows); default 64. A file opens once it holds BufferBytes /
 	// MaxOpenFiles of rows; before that its rows wait in memory.
 	MaxOpenFiles int
-	// BufferBytes flushes a partition once the rows of its files that are
-	// not open yet hold this much memory, which bounds what late or
-	// replayed events spread over many hours (many small files) cost;
-	// default 128 MiB.
+	// BufferBytes flushes a partition once the rows its files held before
+	// they opened (kept until the flush) take this much memory, which
+	// bounds what late or replayed events spread over many hours (many
+	// small files) cost; default 128 MiB.
 	BufferBytes int64
 	// CompressionLevel is the zstd level (1 fastest … 4 best); default 1.
 	CompressionLevel int

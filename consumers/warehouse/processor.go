@@ -73,8 +73,15 @@ type processor struct {
 	minEnd        int64             // the epoch may not end before this offset
 	records       int               // records read this epoch
 	bytes         int64             // record value bytes read this epoch
-	held          int               // memory the rows of files not yet streaming hold
+	held          int               // memory the slabs hold: rows added while their file did not stream
 	writers       int               // files of the epoch that stream (file.streaming)
+
+	// spare keeps, per schema id, the writer of a published file for the
+	// next file of that schema: a writer costs more to make than a small
+	// file costs to write (docs/benchmarks.md).
+	spare map[int]*parquet.GenericWriter[any]
+	// slabs hold the rows of the epoch's files that do not stream.
+	slabs slabs
 
 	rb *rowBuilder
 }
@@ -87,7 +94,8 @@ func newProcessor(g *group, pc consumers.PartitionContext) *processor {
 	return &processor{
 		g: g, pc: pc, log: log,
 		files: make(map[fileKey]*file), covered: make(map[fileKey]int64),
-		from: -1, horizon: -1, minEnd: -1,
+		spare: make(map[int]*parquet.GenericWriter[any]),
+		from:  -1, horizon: -1, minEnd: -1,
 	}
 }
 
@@ -190,11 +198,12 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 		f.add(row, size, r.Offset)
 		return f.flushRows()
 	}
+	// The rows stay in the processor's slabs until the flush, after the
+	// file streams too: they count as held until then.
 	p.held += f.add(row, size, r.Offset)
 	if !f.needsWriter() {
 		return nil
 	}
-	p.held -= f.held // from now on the file's rows count as an open file's
 	return p.start(ctx, f)
 }
 
@@ -204,11 +213,14 @@ func (p *processor) start(ctx context.Context, f *file) error {
 	if err != nil {
 		return err
 	}
+	w := p.spare[f.table.id]
+	if w != nil {
+		delete(p.spare, f.table.id)
+	} else {
+		w = newWriter(f.table, p.g.fileOpts)
+	}
 	p.writers++
-	// A new writer for every file: parquet-go's Writer.Reset after Close
-	// writes the next file's column chunks without their paths, which
-	// Spark and Athena refuse (TestFilesNameTheirColumns).
-	return f.start(staged, newWriter(f.table, p.g.fileOpts))
+	return f.start(staged, w)
 }
 
 // builder returns the processor's row builder, emptied, for m.
@@ -221,8 +233,8 @@ func (p *processor) builder(m *mapping) *rowBuilder {
 }
 
 // row shreds a decoded record (unless the decoder built it already) and
-// the Kafka metadata into a Parquet row, in room f gives (a new slice when
-// f is nil).
+// the Kafka metadata into a Parquet row, in room f's slab gives when f
+// streams, the processor's slabs otherwise (a new slice when f is nil).
 func (p *processor) row(d decoded, r *kgo.Record, f *file) (parquet.Row, int, error) {
 	m := d.table.mapping
 	if !d.built {
@@ -240,10 +252,14 @@ func (p *processor) row(d decoded, r *kgo.Record, f *file) (parquet.Row, int, er
 	for _, c := range rb.cols {
 		n += len(c)
 	}
-	if f == nil {
+	switch {
+	case f == nil:
 		return rb.appendRow(make(parquet.Row, 0, n)), rb.bytes, nil
+	case f.streaming():
+		return rb.appendRow(f.room(n)), rb.bytes, nil
+	default:
+		return rb.appendRow(p.slabs.room(n)), rb.bytes, nil
 	}
-	return rb.appendRow(f.room(n)), rb.bytes, nil
 }
 
 // deadLetter hands r to the runner's dead-letter path, which counts and
@@ -293,11 +309,16 @@ func (p *processor) Flush(ctx context.Context) error {
 		if errors.Is(err, ErrExists) {
 			err = p.raced(ctx, f)
 		}
+		if err == nil {
+			// Only a writer that closed its file cleanly is reused.
+			p.spare[f.table.id] = f.release()
+		}
 		if err != nil {
 			for _, rest := range files[i+1:] {
 				rest.abort()
 			}
 			p.files = make(map[fileKey]*file)
+			p.slabs.reset()
 			p.held, p.writers = 0, 0
 			return fmt.Errorf("warehouse: flushing %s/%d (nothing committed from offset %d on; the next owner re-reads from there): %w",
 				p.pc.Topic, p.pc.Partition, p.from, err)
@@ -312,6 +333,7 @@ func (p *processor) Flush(ctx context.Context) error {
 	clear(p.files)
 	clear(p.covered)
 	p.from, p.horizon, p.minEnd = -1, -1, -1
+	p.slabs.reset()
 	p.records, p.bytes, p.held, p.writers = 0, 0, 0, 0
 	return nil
 }
@@ -339,5 +361,6 @@ func (p *processor) Close() {
 		f.abort()
 	}
 	clear(p.files)
+	p.slabs = slabs{}
 	p.held, p.writers = 0, 0
 }

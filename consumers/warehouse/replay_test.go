@@ -82,17 +82,7 @@ func testReplay(t *testing.T, streamBytes int) {
 	if streamBytes > 0 {
 		g.fileOpts.streamBytes = streamBytes
 	}
-	evs := sampleMessages(600)
-	for i := range evs[:300] {
-		// Every other event of the first half in one of four hours, so
-		// that more files than may be open grow big enough to open.
-		if i%2 == 0 {
-			m := oneHourMessages(1)[0].(*schemas.AgentMessage)
-			at := m.OccurredAt.Add(time.Duration(i/2%4) * time.Hour)
-			m.OccurredAt = &at
-			evs[i] = m
-		}
-	}
+	evs := manyHourMessages()
 	p := testProcessor(t, g, k.deduped(evs[0].Kind()), 0, nil)
 	ctx := context.Background()
 	commits := 0
@@ -136,6 +126,22 @@ func testReplay(t *testing.T, streamBytes int) {
 		}
 	}
 	checkOnce(t, counts, int64(len(evs)))
+}
+
+// manyHourMessages returns 600 AgentMessages over ~100 hours; every other
+// event of the first half is in one of four hours, so that more files than
+// may be open grow big enough to open.
+func manyHourMessages() []schemas.Event {
+	evs := sampleMessages(600)
+	for i := range evs[:300] {
+		if i%2 == 0 {
+			m := oneHourMessages(1)[0].(*schemas.AgentMessage)
+			at := m.OccurredAt.Add(time.Duration(i/2%4) * time.Hour)
+			m.OccurredAt = &at
+			evs[i] = m
+		}
+	}
+	return evs
 }
 
 func footerMeta(t *testing.T, path string) map[string]string {
