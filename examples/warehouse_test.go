@@ -16,17 +16,19 @@ import (
 
 // warehouseWebhooks span a day boundary and several hours in UTC (and in no
 // other time zone the same way), with a null action, non-ASCII titles, a
-// null price and a message without products.
+// null price and a message without products. The decisions share a visitor
+// and two messages a customer, so one partition's flush writes several
+// files per schema, the later ones by a reused Parquet writer.
 var warehouseWebhooks = []webhook{
-	{"pique", "dec-wh-1", `{"type":"decision.made","timestamp":"2026-04-30T23:30:00.000Z","decision":{"id":"dec-wh-1","action":"cart_abandonment"},"session":{}}`},
-	{"pique", "dec-wh-2", `{"type":"decision.made","timestamp":"2026-05-01T00:10:00.123Z","decision":{"id":"dec-wh-2","action":"cart_abandonment"},"session":{}}`},
-	{"pique", "dec-wh-3", `{"type":"decision.made","timestamp":"2026-05-01T00:59:59.999Z","decision":{"id":"dec-wh-3","action":"browse_abandonment"},"session":{}}`},
-	{"pique", "dec-wh-4", `{"type":"decision.made","timestamp":"2026-05-01T00:20:00.000Z","decision":{"id":"dec-wh-4","action":"cart_abandonment"},"session":{}}`},
-	{"pique", "dec-wh-5", `{"type":"decision.made","timestamp":"2026-05-01T14:00:00.000Z","decision":{"id":"dec-wh-5"},"session":{}}`},
+	{"pique", "dec-wh-1", `{"type":"decision.made","timestamp":"2026-04-30T23:30:00.000Z","decision":{"id":"dec-wh-1","action":"cart_abandonment"},"session":{"visitorId":"v-wh"}}`},
+	{"pique", "dec-wh-2", `{"type":"decision.made","timestamp":"2026-05-01T00:10:00.123Z","decision":{"id":"dec-wh-2","action":"cart_abandonment"},"session":{"visitorId":"v-wh"}}`},
+	{"pique", "dec-wh-3", `{"type":"decision.made","timestamp":"2026-05-01T00:59:59.999Z","decision":{"id":"dec-wh-3","action":"browse_abandonment"},"session":{"visitorId":"v-wh"}}`},
+	{"pique", "dec-wh-4", `{"type":"decision.made","timestamp":"2026-05-01T00:20:00.000Z","decision":{"id":"dec-wh-4","action":"cart_abandonment"},"session":{"visitorId":"v-wh"}}`},
+	{"pique", "dec-wh-5", `{"type":"decision.made","timestamp":"2026-05-01T14:00:00.000Z","decision":{"id":"dec-wh-5"},"session":{"visitorId":"v-wh"}}`},
 	{"product-agents", "evt-wh-1", `{"event":{"id":"evt-wh-1","timestamp":"2026-05-01T09:00:00Z"},"customer":{"id":"c1","email":"zoë@example.com"},
 		"primaryProducts":[{"title":"Ørsted <em>lamp</em>","price":19.99,"currency":"EUR"},{"title":"Plain","price":null}]}`},
 	{"product-agents", "evt-wh-2", `{"event":{"id":"evt-wh-2","timestamp":"2026-05-01T09:00:00Z"},"primaryProducts":[]}`},
-	{"product-agents", "evt-wh-3", `{"event":{"id":"evt-wh-3","timestamp":"2026-05-02T09:00:00Z"},"customer":{"id":"c3"},"primaryProducts":[{"title":"日本製","price":1200,"currency":"JPY"}]}`},
+	{"product-agents", "evt-wh-3", `{"event":{"id":"evt-wh-3","timestamp":"2026-05-02T09:00:00Z"},"customer":{"id":"c1"},"primaryProducts":[{"title":"日本製","price":1200,"currency":"JPY"}]}`},
 }
 
 // warehouseWant is what the README's queries must return for them.
@@ -62,6 +64,7 @@ func TestWarehouseQueries(t *testing.T) {
 		d.post(t, w.source, "msg_"+w.eventID, []byte(w.body))
 	}
 	d.waitWarehouse(t)
+	checkSeveralFilesPerPartition(t, d.Warehouse)
 	env := append(cleanEnv(), "TZ=Asia/Kolkata")
 	for _, engine := range []string{"duckdb", "spark"} {
 		t.Run(engine, func(t *testing.T) {
@@ -76,6 +79,34 @@ func TestWarehouseQueries(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkSeveralFilesPerPartition makes sure the engines read files written
+// after the first by one partition's writer (hours apart, so files apart):
+// parquet-go's writer is reused from file to file, and a reused writer once
+// wrote files Spark refused.
+func checkSeveralFilesPerPartition(t *testing.T, warehouse string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(warehouse, "*", "*", "*", "*.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perPartition := map[string]int{}
+	for _, f := range files {
+		name := filepath.Base(f)
+		perPartition[name[:strings.LastIndex(name, "+")]]++ // <topic>+<partition>
+	}
+	for _, topic := range []string{"pique.decisions.v1.deduped", "productagents.messages.v1.deduped"} {
+		most := 0
+		for tp, n := range perPartition {
+			if strings.HasPrefix(tp, topic+"+") {
+				most = max(most, n)
+			}
+		}
+		if most < 2 {
+			t.Errorf("no partition of %s has more than one file (%v): the engines would not read a reused writer's files", topic, perPartition)
+		}
 	}
 }
 
