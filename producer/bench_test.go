@@ -3,11 +3,13 @@ package producer
 import (
 	"context"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+	"github.com/valyala/fasthttp"
 
 	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/loadtest"
@@ -121,3 +123,72 @@ func BenchmarkCheckJSON(b *testing.B) {
 		}
 	}
 }
+
+// benchHandle measures the receiver's own work per webhook, as Fiber runs
+// it: route, verify, map, encode, hand to the publisher (which acks at
+// once, so neither Kafka nor sockets are measured) and write the answer.
+func benchHandle(b *testing.B, source string) {
+	fake := srfake.New()
+	b.Cleanup(fake.Close)
+	cl, err := sr.NewClient(sr.URLs(fake.URL()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := schemas.NewRegistry(cl)
+	if err := reg.Register(context.Background(), schemas.Subjects("")); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := config.Default(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret, token := sample.NewSvixSecret(), sample.NewToken()
+	cfg.Receiver.Pique.Secrets = []config.Secret{config.Secret(secret)}
+	cfg.Receiver.ProductAgents.Token = config.Secret(token)
+	body := benchBody(source)
+	h := sample.TokenHeaders(token)
+	if source == "pique" {
+		h, _ = sample.SvixHeaders(secret, "msg_1", time.Now(), body)
+	}
+	h.Set("Content-Type", "application/json")
+	srv, err := New(Options{Receiver: cfg.Receiver, Topics: cfg.Topics, Schemas: reg, Publisher: &countingPublisher{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	handle := srv.App().Handler()
+	var ctx fasthttp.RequestCtx
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod(fasthttp.MethodPost)
+		ctx.Request.SetRequestURI("/webhooks/" + source)
+		for k, vs := range h {
+			ctx.Request.Header.Set(k, vs[0])
+		}
+		ctx.Request.SetBody(body)
+		handle(&ctx)
+		if ctx.Response.StatusCode() != fasthttp.StatusOK {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+}
+
+// reportCPU reports the process's CPU time (user and system, GC included)
+// per op when the returned func runs: unlike ns/op, it does not grow when
+// other processes take the cores.
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() { b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op") }
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkHandlePique(b *testing.B)         { benchHandle(b, "pique") }
+func BenchmarkHandleProductAgents(b *testing.B) { benchHandle(b, "product-agents") }
