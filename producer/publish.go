@@ -112,15 +112,32 @@ type acks struct {
 // without waiting; wait collects the acks.
 func publishAll(p Publisher, recs []*kgo.Record) *acks {
 	a := &acks{n: len(recs), ch: make(chan error, len(recs))}
+	done := a.done // one closure for all of recs
 	for _, rec := range recs {
-		p.Publish(rec, func(err error) { a.ch <- err })
+		p.Publish(rec, done)
 	}
 	return a
 }
 
+func (a *acks) done(err error) { a.ch <- err }
+
 // wait returns nil once every record is acknowledged, the first failure
 // once every record has an answer, or ErrNotAcked when ctx ends first.
 func (a *acks) wait(ctx context.Context) error {
+	return waitUntil(a, ctx.Done(), func() error { return context.Cause(ctx) })
+}
+
+// within is wait with a deadline of d from now: a webhook's wait for its
+// acks, without the context (and its timer and cancel func) each request
+// would otherwise build.
+func (a *acks) within(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	return waitUntil(a, t.C, func() error { return context.DeadlineExceeded })
+}
+
+// waitUntil collects the acks until stop fires; cause says why it fired.
+func waitUntil[T any](a *acks, stop <-chan T, cause func() error) error {
 	var first error
 	for range a.n {
 		select {
@@ -128,8 +145,8 @@ func (a *acks) wait(ctx context.Context) error {
 			if first == nil {
 				first = err
 			}
-		case <-ctx.Done():
-			return fmt.Errorf("%w (%v)", ErrNotAcked, context.Cause(ctx))
+		case <-stop:
+			return fmt.Errorf("%w (%v)", ErrNotAcked, cause())
 		}
 	}
 	return first
