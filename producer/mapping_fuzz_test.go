@@ -1,11 +1,15 @@
 package producer
 
 import (
+	stdjson "encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/loadtest"
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/schemas"
 )
@@ -95,4 +99,65 @@ func avroRoundTrip(t *testing.T, kind schemas.Kind, ev schemas.Event) map[string
 		t.Fatalf("encoded event does not decode: %v", err)
 	}
 	return native.(map[string]any)
+}
+
+// FuzzReadPiqueAgreesWithGoJSON holds the fast Pique reader to go-json's
+// (and encoding/json's) reading: for every body, the same piqueBody or the
+// same refusal, word for word.
+func FuzzReadPiqueAgreesWithGoJSON(f *testing.F) {
+	g := sample.NewGenerator(13)
+	for range 3 {
+		b, _ := g.Pique(time.Now())
+		f.Add(b)
+		padded, _ := loadtest.Body(g, "pique", time.Now(), 600)
+		f.Add(padded)
+	}
+	for _, s := range []string{
+		`{"type":"decision.made","decision":{"id":"a1","action":"x","reason":"Added \"Summer Dress\"","llmReasoning":"\u00e9\ud83d\ude00 \ud800"},"session":{"visitorId":"v","email":"e","eventCount":12,"durationSeconds":-2.5e3,"productsViewed":0,"cartItems":["a","b\n"]},"timestamp":"2025-01-15T14:32:00.000Z"}`,
+		`{"type":"decision.made","session":{"cartItems":[]}}`,
+		`{"type":"decision.made","session":{"cartItems":null,"eventCount":null},"decision":null,"timestamp":null}`,
+		`{"type":"decision.made","session":{"cartItems":[null]}}`,
+		`{"type":"decision.made","session":{"cartItems":["a",1]}}`,
+		`{"type":"decision.made","session":{"eventCount":"12"}}`,
+		`{"type":"decision.made","session":{"eventCount":"twelve"}}`,
+		`{"type":"decision.made","session":{"eventCount":true}}`,
+		`{"type":"decision.made","session":{"eventCount":{}}}`,
+		`{"type":"decision.made","session":"s"}`,
+		`{"type":"decision.made","decision":[]}`,
+		`{"type":["decision.made"]}`,
+		`{"type":1}`, `{"type":true}`, `{"type":{}}`,
+		`{"Type":"decision.made"}`, `{"TYPE":"x","type":"y"}`, `{"type":"x","Decision":{"ID":"1"}}`,
+		`{"typ\u0065":"decision.made"}`, `{"type":"decision.made","decision":{"\u0069d":"1"}}`,
+		`{"ſession":{"visitorId":"v"},"type":"x"}`, `{"type":"x","session":{"\u212aey":1,"visitorid":"v"}}`,
+		`{"type":"x","other":{"deep":[1,{"a":[null,true,false,"s",-0.5e-3]}]},"session":{"extra":[[]]}}`,
+		` { "type" : "x" , "session" : { "visitorId" : "v" , "cartItems" : [ "a" , "b" ] } } `,
+		`{}`, `{"a":1}`, `{"type":""}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast, slow piqueBody
+		errFast := decodeJSONFast(body, string(body), &fast, readPique)
+		errSlow := decodeJSON(body, &slow)
+		if fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
+			t.Fatalf("fast reader: %v; go-json: %v", errFast, errSlow)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast reader read\n%s\ngo-json\n%s", dump(fast), dump(slow))
+		}
+	})
+}
+
+func dump(v any) string { b, _ := stdjson.Marshal(v); return string(b) }
+
+// The fast reader must take the usual body, or it saves nothing.
+func TestReadPiqueTakesTheDocumentedBody(t *testing.T) {
+	g := sample.NewGenerator(14)
+	for range 20 {
+		body, _ := loadtest.Body(g, "pique", time.Now(), 600)
+		var b piqueBody
+		if !readFast(body, string(body), &b, readPique) || b.Type == nil || b.Decision == nil || b.Session == nil || b.Session.EventCount == nil {
+			t.Fatalf("the fast reader gave up on, or misread, a documented body: %s", body)
+		}
+	}
 }
