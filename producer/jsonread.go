@@ -3,6 +3,8 @@ package producer
 import (
 	"bytes"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -126,14 +128,79 @@ func (sc *jsonScanner) strValue(dst **string) bool {
 // strText reads a string: a part of text when it has no escapes.
 func (sc *jsonScanner) strText() (string, bool) {
 	start := sc.pos
-	raw, err := sc.str(true)
+	raw, err := sc.str(false)
 	switch {
 	case err != nil:
 		return "", false
-	case sc.text != "" && sc.pos-start-2 == len(raw):
+	case bytes.IndexByte(raw, '\\') >= 0:
+		return unescape(raw), true
+	case sc.text != "":
 		return sc.text[start+1 : sc.pos-1], true
 	}
 	return string(raw), true
+}
+
+// unescape decodes the escapes of a string's content the scanner has
+// checked, as encoding/json does: a lone or broken surrogate is U+FFFD.
+func unescape(raw []byte) string {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		switch e := raw[i+1]; e {
+		case 'u':
+			r := hex4(raw[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					r2 = hex4(raw[i+2 : i+6])
+				}
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					r = dec
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		default: // " \\ /
+			out = append(out, e)
+		}
+		i += 2
+	}
+	return string(out)
+}
+
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // keep returns a pointer to a copy of s, one of a few allocated together
@@ -214,4 +281,57 @@ func objectValue[T any](sc *jsonScanner, dst **T, read func(*jsonScanner, *T) bo
 	t := new(T)
 	*dst = t
 	return read(sc, t)
+}
+
+// strFields reads an object of strings (or nulls): names[i] into dsts[i].
+func (sc *jsonScanner) strFields(names []string, dsts ...**string) bool {
+	return sc.fields(names, func(i int) bool { return sc.strValue(dsts[i]) })
+}
+
+// boolValue reads true or false, or null as nil.
+func (sc *jsonScanner) boolValue(dst **bool) bool {
+	if sc.null() {
+		*dst = nil
+		return true
+	}
+	for _, lit := range [...]string{"false", "true"} {
+		if bytes.HasPrefix(sc.buf[sc.pos:], []byte(lit)) {
+			sc.pos += len(lit)
+			*dst = new(lit == "true")
+			return true
+		}
+	}
+	return false
+}
+
+// arrayValue reads an array of objects with read, or null as nil; it
+// reports false at a null or other value among the objects.
+func arrayValue[T any](sc *jsonScanner, dst *[]T, read func(*jsonScanner, *T) bool) bool {
+	if sc.null() {
+		*dst = nil
+		return true
+	}
+	if sc.next() != '[' {
+		return false
+	}
+	sc.pos++
+	out := []T{}
+	for {
+		switch sc.next() {
+		case ']':
+			sc.pos++
+			*dst = out
+			return true
+		case ',':
+			sc.pos++
+		case '{':
+			var t T
+			if !read(sc, &t) {
+				return false
+			}
+			out = append(out, t)
+		default:
+			return false
+		}
+	}
 }
