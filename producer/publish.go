@@ -162,12 +162,12 @@ func publishAndWait(ctx context.Context, p Publisher, rec *kgo.Record) error {
 // silently change), unlimited retries within each record's deadline, a
 // short linger so concurrent webhooks share batches, and keys hashed as
 // the Java client does, so other producers agree on partitions.
-// Batches are lz4-compressed unless Compression overrides it.
+// Batches are snappy-compressed unless Compression overrides it.
 func ProducerOpts(linger time.Duration) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(linger),
-		Compression("lz4"),
+		Compression("snappy"),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		// Leader moves and NOT_ENOUGH_REPLICAS need fresh metadata well
 		// within a webhook's deadline; franz-go's default waits 5s.
