@@ -68,6 +68,9 @@ func (e *tooLargeError) Error() string {
 // the receiver checks, or the broker's MESSAGE_TOO_LARGE (a topic whose
 // max.message.bytes is below receiver.max_record_bytes).
 func tooLarge(err error) bool {
+	if err == nil {
+		return false // the usual case, without errors.As's allocation
+	}
 	var tl *tooLargeError
 	return errors.As(err, &tl) || errors.Is(err, kerr.MessageTooLarge)
 }
