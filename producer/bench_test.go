@@ -1,12 +1,16 @@
 package producer
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 	"github.com/valyala/fasthttp"
@@ -192,3 +196,55 @@ func cpuTime() time.Duration {
 
 func BenchmarkHandlePique(b *testing.B)         { benchHandle(b, "pique") }
 func BenchmarkHandleProductAgents(b *testing.B) { benchHandle(b, "product-agents") }
+
+// BenchmarkBatchCodec compresses batches of n DecisionMade values as
+// franz-go's lz4 and snappy codecs do, reporting the compressed size as a
+// fraction of the batch: the receiver's batches hold a few records each.
+func BenchmarkBatchCodec(b *testing.B) {
+	fake := srfake.New()
+	b.Cleanup(fake.Close)
+	cl, err := sr.NewClient(sr.URLs(fake.URL()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := schemas.NewRegistry(cl)
+	if err := reg.Register(context.Background(), schemas.Subjects("")); err != nil {
+		b.Fatal(err)
+	}
+	g := sample.NewGenerator(1)
+	var batch [][]byte
+	for range 16 {
+		body, _ := loadtest.Body(g, "pique", time.Now(), 600)
+		m, err := mapPique(&delivery{ReceivedAt: time.Now(), SvixID: "msg_1", Body: body}, config.Topics{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := reg.AppendEncode(nil, m.event)
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, v)
+	}
+	for _, n := range []int{1, 4, 16} {
+		in := bytes.Join(batch[:n], nil)
+		b.Run(fmt.Sprintf("lz4/%d", n), func(b *testing.B) {
+			var out bytes.Buffer
+			w := lz4.NewWriter(&out)
+			for b.Loop() {
+				out.Reset()
+				w.Reset(&out)
+				_, _ = w.Write(in)
+				_ = w.Close()
+			}
+			b.ReportMetric(float64(out.Len())/float64(len(in)), "ratio")
+		})
+		b.Run(fmt.Sprintf("snappy/%d", n), func(b *testing.B) {
+			dst := make([]byte, s2.MaxEncodedLen(len(in)))
+			var out []byte
+			for b.Loop() {
+				out = s2.EncodeSnappy(dst, in)
+			}
+			b.ReportMetric(float64(len(out))/float64(len(in)), "ratio")
+		})
+	}
+}
