@@ -85,9 +85,9 @@ func BenchmarkMapProductAgents(b *testing.B) {
 	}
 }
 
-// benchEncode measures schemas.Registry.AppendEncode, as the receiver
-// calls it: Confluent header plus Avro, natives from the pool.
-func benchEncode(b *testing.B, m mapped) {
+// benchRegistry is a schema registry with hookbridge's schemas
+// registered, on an srfake registry.
+func benchRegistry(b *testing.B) *schemas.Registry {
 	fake := srfake.New()
 	b.Cleanup(fake.Close)
 	cl, err := sr.NewClient(sr.URLs(fake.URL()))
@@ -98,6 +98,13 @@ func benchEncode(b *testing.B, m mapped) {
 	if err := reg.Register(context.Background(), schemas.Subjects("")); err != nil {
 		b.Fatal(err)
 	}
+	return reg
+}
+
+// benchEncode measures schemas.Registry.AppendEncode, as the receiver
+// calls it: Confluent header plus Avro, natives from the pool.
+func benchEncode(b *testing.B, m mapped) {
+	reg := benchRegistry(b)
 	b.ReportAllocs()
 	buf := make([]byte, 0, 4096)
 	for b.Loop() {
@@ -132,16 +139,7 @@ func BenchmarkCheckJSON(b *testing.B) {
 // it: route, verify, map, encode, hand to the publisher (which acks at
 // once, so neither Kafka nor sockets are measured) and write the answer.
 func benchHandle(b *testing.B, source string) {
-	fake := srfake.New()
-	b.Cleanup(fake.Close)
-	cl, err := sr.NewClient(sr.URLs(fake.URL()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg := schemas.NewRegistry(cl)
-	if err := reg.Register(context.Background(), schemas.Subjects("")); err != nil {
-		b.Fatal(err)
-	}
+	reg := benchRegistry(b)
 	cfg, err := config.Default(nil)
 	if err != nil {
 		b.Fatal(err)
@@ -201,16 +199,7 @@ func BenchmarkHandleProductAgents(b *testing.B) { benchHandle(b, "product-agents
 // franz-go's lz4 and snappy codecs do, reporting the compressed size as a
 // fraction of the batch: the receiver's batches hold a few records each.
 func BenchmarkBatchCodec(b *testing.B) {
-	fake := srfake.New()
-	b.Cleanup(fake.Close)
-	cl, err := sr.NewClient(sr.URLs(fake.URL()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg := schemas.NewRegistry(cl)
-	if err := reg.Register(context.Background(), schemas.Subjects("")); err != nil {
-		b.Fatal(err)
-	}
+	reg := benchRegistry(b)
 	g := sample.NewGenerator(1)
 	var batch [][]byte
 	for range 16 {

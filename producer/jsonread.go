@@ -238,37 +238,6 @@ func (sc *jsonScanner) numberValue(dst **json.Number) bool {
 	return true
 }
 
-// stringsValue reads an array of strings, or null as nil.
-func (sc *jsonScanner) stringsValue(dst *[]string) bool {
-	if sc.null() {
-		*dst = nil
-		return true
-	}
-	if sc.next() != '[' {
-		return false
-	}
-	sc.pos++
-	out := []string{}
-	for {
-		switch sc.next() {
-		case ']':
-			sc.pos++
-			*dst = out
-			return true
-		case ',':
-			sc.pos++
-		case '"':
-			s, ok := sc.strText()
-			if !ok {
-				return false
-			}
-			out = append(out, s)
-		default:
-			return false
-		}
-	}
-}
-
 // objectValue reads an object with read, or null as nil.
 func objectValue[T any](sc *jsonScanner, dst **T, read func(*jsonScanner, *T) bool) bool {
 	if sc.null() {
@@ -304,8 +273,8 @@ func (sc *jsonScanner) boolValue(dst **bool) bool {
 	return false
 }
 
-// arrayValue reads an array of objects with read, or null as nil; it
-// reports false at a null or other value among the objects.
+// arrayValue reads an array with read for each element, or null as nil;
+// read reports false at an element of another kind.
 func arrayValue[T any](sc *jsonScanner, dst *[]T, read func(*jsonScanner, *T) bool) bool {
 	if sc.null() {
 		*dst = nil
@@ -324,14 +293,27 @@ func arrayValue[T any](sc *jsonScanner, dst *[]T, read func(*jsonScanner, *T) bo
 			return true
 		case ',':
 			sc.pos++
-		case '{':
-			var t T
-			if !read(sc, &t) {
+		default:
+			var zero T
+			out = append(out, zero)
+			if !read(sc, &out[len(out)-1]) {
 				return false
 			}
-			out = append(out, t)
-		default:
-			return false
 		}
 	}
+}
+
+// stringElem reads an array's string element.
+func stringElem(sc *jsonScanner, dst *string) bool {
+	if sc.next() != '"' {
+		return false
+	}
+	s, ok := sc.strText()
+	*dst = s
+	return ok
+}
+
+// objectElem reads an array's object element with read.
+func objectElem[T any](read func(*jsonScanner, *T) bool) func(*jsonScanner, *T) bool {
+	return func(sc *jsonScanner, t *T) bool { return sc.next() == '{' && read(sc, t) }
 }

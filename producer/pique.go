@@ -72,7 +72,7 @@ func readPiqueSession(sc *jsonScanner, s *piqueSession) bool {
 		case 2, 3, 4:
 			return sc.numberValue([...]**json.Number{&s.EventCount, &s.DurationSeconds, &s.ProductsViewed}[i-2])
 		}
-		return sc.stringsValue(&s.CartItems)
+		return arrayValue(sc, &s.CartItems, stringElem)
 	})
 }
 

@@ -72,9 +72,9 @@ func readAgent(sc *jsonScanner, v any) bool {
 					&c.Subject, &c.PreviewText, &c.Headline, &c.Body, &c.CallToAction)
 			})
 		case 3:
-			return arrayValue(sc, &b.PrimaryProducts, readAgentProduct)
+			return arrayValue(sc, &b.PrimaryProducts, objectElem(readAgentProduct))
 		}
-		return arrayValue(sc, &b.OtherProducts, readAgentProduct)
+		return arrayValue(sc, &b.OtherProducts, objectElem(readAgentProduct))
 	})
 	if !ok {
 		*b = agentBody{}
