@@ -11,7 +11,8 @@
 # Usage: docs/bench-receiver.sh [connections...]   (default: 16 64 256)
 # Env: DURATION (10s), SOURCE (pique | product-agents), RUNS (1) rounds of
 # the three, BENTO (path to a bento binary; skipped when unset),
-# PPROF=1 to save a CPU profile of the receiver per step.
+# PPROF=1 to save a CPU profile of the receiver per step. Each round also
+# prints each server's CPU time per answered request (from /proc).
 set -euo pipefail
 conns=("${@:-16 64 256}"); read -r -a conns <<<"${conns[*]}"
 duration=${DURATION:-10s}; source=${SOURCE:-pique}; runs=${RUNS:-1}
@@ -34,9 +35,14 @@ ceiling_addr=127.0.0.1:18479 serve_addr=127.0.0.1:18480 bento_addr=127.0.0.1:184
 
 wait_up() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return; sleep 0.1; done; echo "$1 did not come up" >&2; exit 1; }
 
-# bench_one NAME ADDR VERIFY: one load step; prints the bench line and
-# leaves req/s and p99 (µs) in $rps and $p99.
+# ticks is a process's CPU time so far (user + system, 1/100 s).
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+# bench_one NAME ADDR VERIFY [PID]: one load step; prints the bench line and
+# leaves req/s and p99 (µs) in $rps and $p99, and, given the server's PID,
+# its CPU µs per answered request in $cpu.
 bench_one() {
+  local t0; t0=$(ticks "${4:-self}")
   "$bin" bench --url "http://$2" --source "$source" --connections "$c" --duration "$duration" \
     --data-dir data --verify="$3" >bench.out 2>bench.err &
   local bench_pid=$!
@@ -45,6 +51,7 @@ bench_one() {
     sleep 1; curl -s -o "$OLDPWD/cpu-$c.prof" "http://127.0.0.1:18490/debug/pprof/profile?seconds=5"
   fi
   wait $bench_pid || { cat bench.out bench.err >&2; exit 1; }
+  cpu=$(awk -v t="$(( $(ticks "${4:-self}") - t0 ))" -v n="$(sed -n 's/^sent [0-9]*, acknowledged \([0-9]*\).*/\1/p' bench.out)" 'BEGIN{printf "%.0f", t*1e4/n}')
   rps=$(sed -n 's/.*: \([0-9]*\) req\/s.*/\1/p' bench.out)
   p99=$(sed -n 's/.* p99 \([^ ]*\) max.*/\1/p' bench.out)
   printf '  %-10s %s\n' "$1" "$(grep -E '^(sent|verified|note)' bench.out | tr '\n' ' ')"
@@ -55,6 +62,7 @@ ms() { awk -v d="$1" 'BEGIN{ if (d ~ /µs$/) print d/1000; else if (d ~ /ms$/) p
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); go $(go env GOVERSION); load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$work/ceiling" -listen $ceiling_addr >ceiling.out 2>&1 &
+ceiling_pid=$!
 wait_up "http://$ceiling_addr/"
 HOOKBRIDGE_LISTEN=$serve_addr "$bin" serve >serve.out 2>serve.err &
 serve_pid=$!
@@ -95,12 +103,12 @@ fi
 for c in "${conns[@]}"; do
   for run in $(seq "$runs"); do
     echo "== $c connections, $duration, $source, round $run of $runs"
-    bench_one ceiling $ceiling_addr false; c_rps=$rps c_p99=$p99
-    bench_one hookbridge $serve_addr true; h_rps=$rps h_p99=$p99
-    line="hookbridge $h_rps req/s = $(awk -v a="$h_rps" -v b="$c_rps" 'BEGIN{printf "%.2f", a/b}')× ceiling ($c_rps req/s); p99 $h_p99 vs $c_p99"
+    bench_one ceiling $ceiling_addr false $ceiling_pid; c_rps=$rps c_p99=$p99 c_cpu=$cpu
+    bench_one hookbridge $serve_addr true $serve_pid; h_rps=$rps h_p99=$p99 h_cpu=$cpu
+    line="hookbridge $h_rps req/s = $(awk -v a="$h_rps" -v b="$c_rps" 'BEGIN{printf "%.2f", a/b}')× ceiling ($c_rps req/s); p99 $h_p99 vs $c_p99; server CPU per request ${h_cpu} µs vs ${c_cpu} µs"
     if [ -n "$bento" ] && [ "$source" = pique ]; then
-      bench_one bento $bento_addr false
-      line="$line; bento $rps req/s = $(awk -v a="$rps" -v b="$c_rps" 'BEGIN{printf "%.2f", a/b}')× ceiling, hookbridge/bento $(awk -v a="$h_rps" -v b="$rps" 'BEGIN{printf "%.2f", a/b}')×, p99 $h_p99 vs bento $p99 ($(awk -v a="$(ms "$h_p99")" -v b="$(ms "$p99")" 'BEGIN{printf "%.2f", a/b}')×)"
+      bench_one bento $bento_addr false $bento_pid
+      line="$line; bento $rps req/s = $(awk -v a="$rps" -v b="$c_rps" 'BEGIN{printf "%.2f", a/b}')× ceiling, hookbridge/bento $(awk -v a="$h_rps" -v b="$rps" 'BEGIN{printf "%.2f", a/b}')×, p99 $h_p99 vs bento $p99 ($(awk -v a="$(ms "$h_p99")" -v b="$(ms "$p99")" 'BEGIN{printf "%.2f", a/b}')×), bento CPU per request ${cpu} µs"
     fi
     echo "  => $line"
   done

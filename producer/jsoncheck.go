@@ -47,6 +47,12 @@ type jsonScanner struct {
 	pos  int
 	keys [][]byte
 	path []pathSeg
+	// For the fast readers (jsonread.go): buf as a string, if given, and
+	// the strings and numbers read, which the result points into (never
+	// reused: the pool drops them).
+	text string
+	strs []string
+	nums []json.Number
 }
 
 // pathSeg is an object key or, when key is nil, an array index.

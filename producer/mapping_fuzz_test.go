@@ -1,11 +1,15 @@
 package producer
 
 import (
+	stdjson "encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/hookbridge/hookbridge/internal/config"
+	"github.com/hookbridge/hookbridge/internal/loadtest"
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/schemas"
 )
@@ -95,4 +99,100 @@ func avroRoundTrip(t *testing.T, kind schemas.Kind, ev schemas.Event) map[string
 		t.Fatalf("encoded event does not decode: %v", err)
 	}
 	return native.(map[string]any)
+}
+
+// FuzzReadPiqueAgreesWithGoJSON holds the fast Pique reader to go-json's
+// (and encoding/json's) reading: for every body, the same piqueBody or the
+// same refusal, word for word.
+func FuzzReadPiqueAgreesWithGoJSON(f *testing.F) {
+	g := sample.NewGenerator(13)
+	for range 3 {
+		b, _ := g.Pique(time.Now())
+		f.Add(b)
+		padded, _ := loadtest.Body(g, "pique", time.Now(), 600)
+		f.Add(padded)
+	}
+	for _, s := range []string{
+		`{"type":"decision.made","decision":{"id":"a1","action":"x","reason":"Added \"Summer Dress\"","llmReasoning":"\u00e9\ud83d\ude00 \ud800"},"session":{"visitorId":"v","email":"e","eventCount":12,"durationSeconds":-2.5e3,"productsViewed":0,"cartItems":["a","b\n"]},"timestamp":"2025-01-15T14:32:00.000Z"}`,
+		`{"type":"decision.made","session":{"cartItems":[]}}`,
+		`{"type":"decision.made","session":{"cartItems":null,"eventCount":null},"decision":null,"timestamp":null}`,
+		`{"type":"decision.made","session":{"cartItems":[null]}}`,
+		`{"type":"decision.made","session":{"cartItems":["a",1]}}`,
+		`{"type":"decision.made","session":{"eventCount":"12"}}`,
+		`{"type":"decision.made","session":{"eventCount":"twelve"}}`,
+		`{"type":"decision.made","session":{"eventCount":true}}`,
+		`{"type":"decision.made","session":{"eventCount":{}}}`,
+		`{"type":"decision.made","session":"s"}`,
+		`{"type":"decision.made","decision":[]}`,
+		`{"type":["decision.made"]}`,
+		`{"type":1}`, `{"type":true}`, `{"type":{}}`,
+		`{"Type":"decision.made"}`, `{"TYPE":"x","type":"y"}`, `{"type":"x","Decision":{"ID":"1"}}`,
+		`{"typ\u0065":"decision.made"}`, `{"type":"decision.made","decision":{"\u0069d":"1"}}`,
+		`{"ſession":{"visitorId":"v"},"type":"x"}`, `{"type":"x","session":{"\u212aey":1,"visitorid":"v"}}`,
+		`{"type":"x","other":{"deep":[1,{"a":[null,true,false,"s",-0.5e-3]}]},"session":{"extra":[[]]}}`,
+		` { "type" : "x" , "session" : { "visitorId" : "v" , "cartItems" : [ "a" , "b" ] } } `,
+		`{}`, `{"a":1}`, `{"type":""}`,
+		`{"type":"\ud800\u0041 \udc00 \ud83d\ud83d\ude00 \u0000 \/ \b\f\r\t \\ \"","session":{"cartItems":["\ud834\udd1e","\uD834\uDD1E","\ud834"]}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { agreesWithGoJSON[piqueBody](t, body, readPique) })
+}
+
+// FuzzReadAgentAgreesWithGoJSON is the same for Product Agents bodies.
+func FuzzReadAgentAgreesWithGoJSON(f *testing.F) {
+	g := sample.NewGenerator(15)
+	for range 3 {
+		b, _ := g.ProductAgents(time.Now())
+		f.Add(b)
+		padded, _ := loadtest.Body(g, "product-agents", time.Now(), 600)
+		f.Add(padded)
+	}
+	for _, s := range []string{
+		`{}`, `{"event":{"id":""}}`, `{"primaryProducts":[{"price":"9.99"}]}`, `{"primaryProducts":[null,{}]}`,
+		`{"customer":{"email":null},"otherProducts":[]}`, `{"event":{"timestamp":"not a time"}}`,
+		`{"primaryProducts":[{"title":"<b>t</b>","description":"d\u00e9","image":{"scalableUrl":"s","url":"u"},"url":"x","price":9.99,"oldPrice":-1e2,"currency":"EUR","onSale":true}],"otherProducts":[{"onSale":false,"image":null,"price":null}]}`,
+		`{"primaryProducts":[{"onSale":"yes"}]}`, `{"primaryProducts":[{"onSale":1}]}`, `{"primaryProducts":{}}`,
+		`{"primaryProducts":[{"image":[]}]}`, `{"primaryProducts":[[]]}`, `{"primaryProducts":[1]}`,
+		`{"PrimaryProducts":[{}]}`, `{"event":{"ID":"x"}}`, `{"event":{"messagetype":"x"}}`, `{"content":{"bOdy":"x"}}`,
+		`{"content":{"subject":"s","previewText":"p","headline":"h","body":"<p>\"b\"</p>","callToAction":"c"},"customer":{"id":"c1","email":"e"}}`,
+		`{"event":"x"}`, `{"customer":[]}`, `{"content":1}`, `{"event":{"id":5}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { agreesWithGoJSON[agentBody](t, body, readAgent) })
+}
+
+// agreesWithGoJSON fails t unless the fast reader gives what go-json (and
+// encoding/json) give for body: the same value or the same refusal.
+func agreesWithGoJSON[T any](t *testing.T, body []byte, read func(*jsonScanner, any) bool) {
+	t.Helper()
+	var fast, slow T
+	errFast := decodeJSONFast(body, string(body), &fast, read)
+	errSlow := decodeJSON(body, &slow)
+	if fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
+		t.Fatalf("fast reader: %v; go-json: %v", errFast, errSlow)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("fast reader read\n%s\ngo-json\n%s", dump(fast), dump(slow))
+	}
+}
+
+func dump(v any) string { b, _ := stdjson.Marshal(v); return string(b) }
+
+// The fast readers must take the usual bodies, or they save nothing.
+func TestFastReadersTakeTheDocumentedBodies(t *testing.T) {
+	g := sample.NewGenerator(14)
+	for range 20 {
+		body, _ := loadtest.Body(g, "pique", time.Now(), 600)
+		var b piqueBody
+		if !readFast(body, string(body), &b, readPique) || b.Type == nil || b.Decision == nil || b.Session == nil || b.Session.EventCount == nil {
+			t.Fatalf("the fast reader gave up on, or misread, a documented Pique body: %s", body)
+		}
+		body, _ = loadtest.Body(g, "product-agents", time.Now(), 600)
+		var a agentBody
+		if !readFast(body, string(body), &a, readAgent) || a.Event == nil || a.Content == nil || len(a.PrimaryProducts) == 0 {
+			t.Fatalf("the fast reader gave up on, or misread, a documented Product Agents body: %s", body)
+		}
+	}
 }

@@ -15,29 +15,73 @@ const piqueDecisionMade = "decision.made"
 
 // piqueBody is a Pique webhook as documented (seed 000).
 type piqueBody struct {
-	Type     *string `json:"type"`
-	Decision *struct {
-		ID           *string `json:"id"`
-		Action       *string `json:"action"`
-		Reason       *string `json:"reason"`
-		LLMReasoning *string `json:"llmReasoning"`
-	} `json:"decision"`
-	Session *struct {
-		VisitorID       *string      `json:"visitorId"`
-		Email           *string      `json:"email"`
-		EventCount      *json.Number `json:"eventCount"`
-		DurationSeconds *json.Number `json:"durationSeconds"`
-		ProductsViewed  *json.Number `json:"productsViewed"`
-		CartItems       []string     `json:"cartItems"`
-	} `json:"session"`
-	Timestamp *string `json:"timestamp"`
+	Type      *string        `json:"type"`
+	Decision  *piqueDecision `json:"decision"`
+	Session   *piqueSession  `json:"session"`
+	Timestamp *string        `json:"timestamp"`
+}
+
+type piqueDecision struct {
+	ID           *string `json:"id"`
+	Action       *string `json:"action"`
+	Reason       *string `json:"reason"`
+	LLMReasoning *string `json:"llmReasoning"`
+}
+
+type piqueSession struct {
+	VisitorID       *string      `json:"visitorId"`
+	Email           *string      `json:"email"`
+	EventCount      *json.Number `json:"eventCount"`
+	DurationSeconds *json.Number `json:"durationSeconds"`
+	ProductsViewed  *json.Number `json:"productsViewed"`
+	CartItems       []string     `json:"cartItems"`
+}
+
+// readPique is piqueBody's fast reader (see decodeJSONFast): the
+// documented shape, every field of its type or null.
+func readPique(sc *jsonScanner, v any) bool {
+	b := v.(*piqueBody)
+	ok := sc.fields([]string{"type", "decision", "session", "timestamp"}, func(i int) bool {
+		switch i {
+		case 0:
+			return sc.strValue(&b.Type)
+		case 1:
+			return objectValue(sc, &b.Decision, readPiqueDecision)
+		case 2:
+			return objectValue(sc, &b.Session, readPiqueSession)
+		}
+		return sc.strValue(&b.Timestamp)
+	})
+	if !ok {
+		*b = piqueBody{}
+	}
+	return ok
+}
+
+func readPiqueDecision(sc *jsonScanner, d *piqueDecision) bool {
+	return sc.fields([]string{"id", "action", "reason", "llmReasoning"}, func(i int) bool {
+		return sc.strValue([...]**string{&d.ID, &d.Action, &d.Reason, &d.LLMReasoning}[i])
+	})
+}
+
+func readPiqueSession(sc *jsonScanner, s *piqueSession) bool {
+	return sc.fields([]string{"visitorId", "email", "eventCount", "durationSeconds", "productsViewed", "cartItems"}, func(i int) bool {
+		switch i {
+		case 0, 1:
+			return sc.strValue([...]**string{&s.VisitorID, &s.Email}[i])
+		case 2, 3, 4:
+			return sc.numberValue([...]**json.Number{&s.EventCount, &s.DurationSeconds, &s.ProductsViewed}[i-2])
+		}
+		return arrayValue(sc, &s.CartItems, stringElem)
+	})
 }
 
 // mapPique maps a verified Pique webhook. The event id is decision.id,
 // else the svix-id; the key is session.visitorId, else the event id.
 func mapPique(d *delivery, t config.Topics) (mapped, error) {
 	var b piqueBody
-	if err := decodeJSON(d.Body, &b); err != nil {
+	raw := string(d.Body) // raw_json, and the fields read share it
+	if err := decodeJSONFast(d.Body, raw, &b, readPique); err != nil {
 		return mapped{}, err
 	}
 	if b.Type == nil || *b.Type == "" {
@@ -47,7 +91,7 @@ func mapPique(d *delivery, t config.Topics) (mapped, error) {
 		EventType:  *b.Type,
 		OccurredAt: parseTime(b.Timestamp),
 		ReceivedAt: d.ReceivedAt,
-		RawJSON:    string(d.Body),
+		RawJSON:    raw,
 	}
 	if d.SvixID != "" {
 		ev.SvixID = &d.SvixID

@@ -10,38 +10,100 @@ import (
 // agentBody is a Product Agents webhook as documented (seed 001). Every
 // field is optional and strings may hold HTML, which passes through as is.
 type agentBody struct {
-	Event *struct {
-		ID          *string `json:"id"`
-		Timestamp   *string `json:"timestamp"`
-		MessageType *string `json:"messageType"`
-	} `json:"event"`
-	Customer *struct {
-		ID    *string `json:"id"`
-		Email *string `json:"email"`
-	} `json:"customer"`
-	Content *struct {
-		Subject      *string `json:"subject"`
-		PreviewText  *string `json:"previewText"`
-		Headline     *string `json:"headline"`
-		Body         *string `json:"body"`
-		CallToAction *string `json:"callToAction"`
-	} `json:"content"`
+	Event           *agentEvent    `json:"event"`
+	Customer        *agentCustomer `json:"customer"`
+	Content         *agentContent  `json:"content"`
 	PrimaryProducts []agentProduct `json:"primaryProducts"`
 	OtherProducts   []agentProduct `json:"otherProducts"`
 }
 
+type agentEvent struct {
+	ID          *string `json:"id"`
+	Timestamp   *string `json:"timestamp"`
+	MessageType *string `json:"messageType"`
+}
+
+type agentCustomer struct {
+	ID    *string `json:"id"`
+	Email *string `json:"email"`
+}
+
+type agentContent struct {
+	Subject      *string `json:"subject"`
+	PreviewText  *string `json:"previewText"`
+	Headline     *string `json:"headline"`
+	Body         *string `json:"body"`
+	CallToAction *string `json:"callToAction"`
+}
+
 type agentProduct struct {
-	Title       *string `json:"title"`
-	Description *string `json:"description"`
-	Image       *struct {
-		ScalableURL *string `json:"scalableUrl"`
-		URL         *string `json:"url"`
-	} `json:"image"`
-	URL      *string      `json:"url"`
-	Price    *json.Number `json:"price"`
-	OldPrice *json.Number `json:"oldPrice"`
-	Currency *string      `json:"currency"`
-	OnSale   *bool        `json:"onSale"`
+	Title       *string      `json:"title"`
+	Description *string      `json:"description"`
+	Image       *agentImage  `json:"image"`
+	URL         *string      `json:"url"`
+	Price       *json.Number `json:"price"`
+	OldPrice    *json.Number `json:"oldPrice"`
+	Currency    *string      `json:"currency"`
+	OnSale      *bool        `json:"onSale"`
+}
+
+type agentImage struct {
+	ScalableURL *string `json:"scalableUrl"`
+	URL         *string `json:"url"`
+}
+
+// readAgent is agentBody's fast reader (see decodeJSONFast): the
+// documented shape, every field of its type or null.
+func readAgent(sc *jsonScanner, v any) bool {
+	b := v.(*agentBody)
+	ok := sc.fields([]string{"event", "customer", "content", "primaryProducts", "otherProducts"}, func(i int) bool {
+		switch i {
+		case 0:
+			return objectValue(sc, &b.Event, func(sc *jsonScanner, e *agentEvent) bool {
+				return sc.strFields([]string{"id", "timestamp", "messageType"}, &e.ID, &e.Timestamp, &e.MessageType)
+			})
+		case 1:
+			return objectValue(sc, &b.Customer, func(sc *jsonScanner, c *agentCustomer) bool {
+				return sc.strFields([]string{"id", "email"}, &c.ID, &c.Email)
+			})
+		case 2:
+			return objectValue(sc, &b.Content, func(sc *jsonScanner, c *agentContent) bool {
+				return sc.strFields([]string{"subject", "previewText", "headline", "body", "callToAction"},
+					&c.Subject, &c.PreviewText, &c.Headline, &c.Body, &c.CallToAction)
+			})
+		case 3:
+			return arrayValue(sc, &b.PrimaryProducts, objectElem(readAgentProduct))
+		}
+		return arrayValue(sc, &b.OtherProducts, objectElem(readAgentProduct))
+	})
+	if !ok {
+		*b = agentBody{}
+	}
+	return ok
+}
+
+func readAgentProduct(sc *jsonScanner, p *agentProduct) bool {
+	return sc.fields([]string{"title", "description", "image", "url", "price", "oldPrice", "currency", "onSale"}, func(i int) bool {
+		switch i {
+		case 0:
+			return sc.strValue(&p.Title)
+		case 1:
+			return sc.strValue(&p.Description)
+		case 2:
+			return objectValue(sc, &p.Image, func(sc *jsonScanner, im *agentImage) bool {
+				return sc.strFields([]string{"scalableUrl", "url"}, &im.ScalableURL, &im.URL)
+			})
+		case 3:
+			return sc.strValue(&p.URL)
+		case 4:
+			return sc.numberValue(&p.Price)
+		case 5:
+			return sc.numberValue(&p.OldPrice)
+		case 6:
+			return sc.strValue(&p.Currency)
+		}
+		return sc.boolValue(&p.OnSale)
+	})
 }
 
 // mapProductAgents maps a verified Product Agents webhook. The event id is
@@ -49,10 +111,11 @@ type agentProduct struct {
 // event id.
 func mapProductAgents(d *delivery, t config.Topics) (mapped, error) {
 	var b agentBody
-	if err := decodeJSON(d.Body, &b); err != nil {
+	raw := string(d.Body) // raw_json, and the fields read share it
+	if err := decodeJSONFast(d.Body, raw, &b, readAgent); err != nil {
 		return mapped{}, err
 	}
-	ev := &schemas.AgentMessage{ReceivedAt: d.ReceivedAt, RawJSON: string(d.Body)}
+	ev := &schemas.AgentMessage{ReceivedAt: d.ReceivedAt, RawJSON: raw}
 	if e := b.Event; e != nil {
 		ev.EventID, ev.MessageType, ev.OccurredAt = nonEmpty(e.ID), e.MessageType, parseTime(e.Timestamp)
 	}

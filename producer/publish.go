@@ -68,6 +68,9 @@ func (e *tooLargeError) Error() string {
 // the receiver checks, or the broker's MESSAGE_TOO_LARGE (a topic whose
 // max.message.bytes is below receiver.max_record_bytes).
 func tooLarge(err error) bool {
+	if err == nil {
+		return false // the usual case, without errors.As's allocation
+	}
 	var tl *tooLargeError
 	return errors.As(err, &tl) || errors.Is(err, kerr.MessageTooLarge)
 }
@@ -112,15 +115,32 @@ type acks struct {
 // without waiting; wait collects the acks.
 func publishAll(p Publisher, recs []*kgo.Record) *acks {
 	a := &acks{n: len(recs), ch: make(chan error, len(recs))}
+	done := a.done // one closure for all of recs
 	for _, rec := range recs {
-		p.Publish(rec, func(err error) { a.ch <- err })
+		p.Publish(rec, done)
 	}
 	return a
 }
 
+func (a *acks) done(err error) { a.ch <- err }
+
 // wait returns nil once every record is acknowledged, the first failure
 // once every record has an answer, or ErrNotAcked when ctx ends first.
 func (a *acks) wait(ctx context.Context) error {
+	return waitUntil(a, ctx.Done(), func() error { return context.Cause(ctx) })
+}
+
+// within is wait with a deadline of d from now: a webhook's wait for its
+// acks, without the context (and its timer and cancel func) each request
+// would otherwise build.
+func (a *acks) within(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	return waitUntil(a, t.C, func() error { return context.DeadlineExceeded })
+}
+
+// waitUntil collects the acks until stop fires; cause says why it fired.
+func waitUntil[T any](a *acks, stop <-chan T, cause func() error) error {
 	var first error
 	for range a.n {
 		select {
@@ -128,8 +148,8 @@ func (a *acks) wait(ctx context.Context) error {
 			if first == nil {
 				first = err
 			}
-		case <-ctx.Done():
-			return fmt.Errorf("%w (%v)", ErrNotAcked, context.Cause(ctx))
+		case <-stop:
+			return fmt.Errorf("%w (%v)", ErrNotAcked, cause())
 		}
 	}
 	return first
@@ -145,12 +165,12 @@ func publishAndWait(ctx context.Context, p Publisher, rec *kgo.Record) error {
 // silently change), unlimited retries within each record's deadline, a
 // short linger so concurrent webhooks share batches, and keys hashed as
 // the Java client does, so other producers agree on partitions.
-// Batches are lz4-compressed unless Compression overrides it.
+// Batches are snappy-compressed unless Compression overrides it.
 func ProducerOpts(linger time.Duration) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(linger),
-		Compression("lz4"),
+		Compression("snappy"),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		// Leader moves and NOT_ENOUGH_REPLICAS need fresh metadata well
 		// within a webhook's deadline; franz-go's default waits 5s.

@@ -9,9 +9,10 @@
 // re-prints rather than loses (at-least-once): key your own writes by event_id.
 //
 // Compression: kafkajs only has gzip built in. The .deduped topics hold
-// snappy batches (dedupe's producer, franz-go's default codec) and the raw
-// topics lz4 (the receiver's default, receiver.compression), so both codecs
-// are registered; a batch in a codec without one fails the fetch.
+// snappy batches (dedupe's producer, franz-go's default codec), and so do
+// the raw topics by default (the receiver's receiver.compression); lz4 is
+// registered too for a receiver set to it. A batch in a codec without one
+// fails the fetch.
 //
 //   node consumer.js --bootstrap 127.0.0.1:9092 --registry http://127.0.0.1:8081 \
 //     --topic productagents.messages.v1.deduped --group my-team

@@ -40,7 +40,7 @@ func TestDefaultsAndEnvironment(t *testing.T) {
 		t.Fatalf("environment not applied: %+v %+v", c.Kafka, r)
 	}
 	if r.ProductAgents.Auth != "token" || !r.ProductAgents.SpoolEnabled() || r.Pique.Spool || r.Spool.Deadline != 2*time.Second ||
-		r.Compression != "lz4" || c.Topics.Partitions != 6 || c.Log.Format != "json" {
+		r.Compression != "snappy" || c.Topics.Partitions != 6 || c.Log.Format != "json" {
 		t.Fatalf("defaults: %+v", r)
 	}
 	if err := r.CheckSecrets(); err != nil {

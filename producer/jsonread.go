@@ -1,0 +1,319 @@
+package producer
+
+import (
+	"bytes"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	json "github.com/goccy/go-json"
+)
+
+// The fast readers' primitives (decodeJSONFast): each reads one value of
+// a body checkJSON has accepted, so syntax is known good, and reports
+// false, having read nothing it keeps, at a value of another kind.
+
+// readFast runs fast over body with a pooled scanner. text, when not "",
+// is string(body): the strings read are then parts of it, not copies.
+func readFast(body []byte, text string, v any, fast func(*jsonScanner, any) bool) bool {
+	sc := scanners.Get().(*jsonScanner)
+	defer func() { *sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0]}; scanners.Put(sc) }()
+	sc.buf, sc.text = body, text
+	return fast(sc, v)
+}
+
+// fields reads an object, calling read(i) at the value of each key that is
+// names[i]; others are skipped. It reports false at a key with escapes or
+// one that matches a name only case-insensitively (go-json and
+// encoding/json would take it for that field).
+func (sc *jsonScanner) fields(names []string, read func(i int) bool) bool {
+	sc.skipSpace()
+	if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != '{' {
+		return false
+	}
+	sc.pos++
+	for {
+		sc.skipSpace()
+		if sc.pos >= len(sc.buf) {
+			return false
+		}
+		switch sc.buf[sc.pos] {
+		case '}':
+			sc.pos++
+			return true
+		case ',':
+			sc.pos++
+			continue
+		}
+		if sc.buf[sc.pos] != '"' {
+			return false
+		}
+		key, err := sc.str(false)
+		if err != nil || bytes.IndexByte(key, '\\') >= 0 {
+			return false
+		}
+		sc.skipSpace()
+		if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != ':' {
+			return false
+		}
+		sc.pos++
+		i := fieldIndex(names, key)
+		switch {
+		case i >= 0:
+			if !read(i) {
+				return false
+			}
+		case i == foldedField:
+			return false
+		default:
+			if sc.value(0) != nil {
+				return false
+			}
+		}
+	}
+}
+
+// foldedField is fieldIndex's answer for a key that is a name but for case.
+const foldedField = -2
+
+func fieldIndex(names []string, key []byte) int {
+	for i, n := range names {
+		if string(key) == n {
+			return i
+		}
+	}
+	for _, n := range names {
+		if strings.EqualFold(string(key), n) {
+			return foldedField
+		}
+	}
+	return -1
+}
+
+// null reads a null if one is next.
+func (sc *jsonScanner) null() bool {
+	sc.skipSpace()
+	if bytes.HasPrefix(sc.buf[sc.pos:], []byte("null")) {
+		sc.pos += 4
+		return true
+	}
+	return false
+}
+
+func (sc *jsonScanner) next() byte {
+	sc.skipSpace()
+	if sc.pos >= len(sc.buf) {
+		return 0
+	}
+	return sc.buf[sc.pos]
+}
+
+// strValue reads a string, or null as nil.
+func (sc *jsonScanner) strValue(dst **string) bool {
+	if sc.null() {
+		*dst = nil
+		return true
+	}
+	if sc.next() != '"' {
+		return false
+	}
+	s, ok := sc.strText()
+	if !ok {
+		return false
+	}
+	*dst = sc.keep(s)
+	return true
+}
+
+// strText reads a string: a part of text when it has no escapes.
+func (sc *jsonScanner) strText() (string, bool) {
+	start := sc.pos
+	raw, err := sc.str(false)
+	switch {
+	case err != nil:
+		return "", false
+	case bytes.IndexByte(raw, '\\') >= 0:
+		return unescape(raw), true
+	case sc.text != "":
+		return sc.text[start+1 : sc.pos-1], true
+	}
+	return string(raw), true
+}
+
+// unescape decodes the escapes of a string's content the scanner has
+// checked, as encoding/json does: a lone or broken surrogate is U+FFFD.
+func unescape(raw []byte) string {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		switch e := raw[i+1]; e {
+		case 'u':
+			r := hex4(raw[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+					r2 = hex4(raw[i+2 : i+6])
+				}
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					r = dec
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		default: // " \\ /
+			out = append(out, e)
+		}
+		i += 2
+	}
+	return string(out)
+}
+
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// keep returns a pointer to a copy of s, one of a few allocated together
+// (a body's strings would otherwise cost two allocations each).
+func (sc *jsonScanner) keep(s string) *string {
+	if len(sc.strs) == cap(sc.strs) {
+		sc.strs = make([]string, 0, 16) // the old pointers stay valid
+	}
+	sc.strs = append(sc.strs, s)
+	return &sc.strs[len(sc.strs)-1]
+}
+
+// numberValue reads a number, or null as nil.
+func (sc *jsonScanner) numberValue(dst **json.Number) bool {
+	if sc.null() {
+		*dst = nil
+		return true
+	}
+	if c := sc.next(); c != '-' && (c < '0' || c > '9') {
+		return false
+	}
+	start := sc.pos
+	if sc.number() != nil {
+		return false
+	}
+	if len(sc.nums) == cap(sc.nums) {
+		sc.nums = make([]json.Number, 0, 8)
+	}
+	if sc.text != "" {
+		sc.nums = append(sc.nums, json.Number(sc.text[start:sc.pos]))
+	} else {
+		sc.nums = append(sc.nums, json.Number(sc.buf[start:sc.pos]))
+	}
+	*dst = &sc.nums[len(sc.nums)-1]
+	return true
+}
+
+// objectValue reads an object with read, or null as nil.
+func objectValue[T any](sc *jsonScanner, dst **T, read func(*jsonScanner, *T) bool) bool {
+	if sc.null() {
+		*dst = nil
+		return true
+	}
+	if sc.next() != '{' {
+		return false
+	}
+	t := new(T)
+	*dst = t
+	return read(sc, t)
+}
+
+// strFields reads an object of strings (or nulls): names[i] into dsts[i].
+func (sc *jsonScanner) strFields(names []string, dsts ...**string) bool {
+	return sc.fields(names, func(i int) bool { return sc.strValue(dsts[i]) })
+}
+
+// boolValue reads true or false, or null as nil.
+func (sc *jsonScanner) boolValue(dst **bool) bool {
+	if sc.null() {
+		*dst = nil
+		return true
+	}
+	for _, lit := range [...]string{"false", "true"} {
+		if bytes.HasPrefix(sc.buf[sc.pos:], []byte(lit)) {
+			sc.pos += len(lit)
+			*dst = new(lit == "true")
+			return true
+		}
+	}
+	return false
+}
+
+// arrayValue reads an array with read for each element, or null as nil;
+// read reports false at an element of another kind.
+func arrayValue[T any](sc *jsonScanner, dst *[]T, read func(*jsonScanner, *T) bool) bool {
+	if sc.null() {
+		*dst = nil
+		return true
+	}
+	if sc.next() != '[' {
+		return false
+	}
+	sc.pos++
+	out := []T{}
+	for {
+		switch sc.next() {
+		case ']':
+			sc.pos++
+			*dst = out
+			return true
+		case ',':
+			sc.pos++
+		default:
+			var zero T
+			out = append(out, zero)
+			if !read(sc, &out[len(out)-1]) {
+				return false
+			}
+		}
+	}
+}
+
+// stringElem reads an array's string element.
+func stringElem(sc *jsonScanner, dst *string) bool {
+	if sc.next() != '"' {
+		return false
+	}
+	s, ok := sc.strText()
+	*dst = s
+	return ok
+}
+
+// objectElem reads an array's object element with read.
+func objectElem[T any](read func(*jsonScanner, *T) bool) func(*jsonScanner, *T) bool {
+	return func(sc *jsonScanner, t *T) bool { return sc.next() == '{' && read(sc, t) }
+}
