@@ -104,7 +104,7 @@ func startDev(t *testing.T, dataDir string, extra ...string) *devProcess {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out := d.out.String()
-		if strings.Contains(out, "Try next") {
+		if strings.Contains(out, "Stop with Ctrl-C.") { // the banner's last line: it is written in parts
 			d.URL = submatch(t, bannerReceiver, out)
 			d.Kafka = submatch(t, bannerKafka, out)
 			d.Registry = submatch(t, bannerRegistry, out)
