@@ -96,7 +96,7 @@ func startDev(t *testing.T, extra ...string) *dev {
 		}
 	})
 	deadline := time.After(60 * time.Second)
-	for !strings.Contains(out.String(), "Try next") {
+	for !strings.Contains(out.String(), "Stop with Ctrl-C.") { // the banner's last line
 		select {
 		case err := <-exited:
 			t.Fatalf("dev exited before its banner: %v\n%s", err, errb.String())
