@@ -9,13 +9,16 @@
 #      timestamp check → dedupe → kafka_franz (idempotent, so acks=all),
 # and prints each as a fraction of the ceiling and hookbridge against Bento.
 # Usage: docs/bench-receiver.sh [connections...]   (default: 16 64 256)
-# Env: DURATION (10s), SOURCE (pique | product-agents), RUNS (1) rounds of
+# Env: DURATION (10s), SOURCE (pique | product-agents | both: Pique and
+# Product Agents in each round, at the same body size), BODY_SIZE (600
+# bytes; bodies smaller than that are padded), RUNS (1) rounds of
 # the three, BENTO (path to a bento binary; skipped when unset),
 # PPROF=1 to save a CPU profile of the receiver per step. Each round also
 # prints each server's CPU time per answered request (from /proc).
 set -euo pipefail
 conns=("${@:-16 64 256}"); read -r -a conns <<<"${conns[*]}"
-duration=${DURATION:-10s}; source=${SOURCE:-pique}; runs=${RUNS:-1}
+duration=${DURATION:-10s}; source=${SOURCE:-pique}; runs=${RUNS:-1}; body_size=${BODY_SIZE:-600}
+sources=$source; [ "$source" = both ] && source=pique sources="pique product-agents"
 bento=${BENTO:+$(realpath "$BENTO")}
 work=$(mktemp -d); bin=$work/hookbridge
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
@@ -43,7 +46,7 @@ ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # its CPU µs per answered request in $cpu.
 bench_one() {
   local t0; t0=$(ticks "${4:-self}")
-  "$bin" bench --url "http://$2" --source "$source" --connections "$c" --duration "$duration" \
+  "$bin" bench --url "http://$2" --source "$source" --connections "$c" --duration "$duration" --body-size "$body_size" \
     --data-dir data --verify="$3" >bench.out 2>bench.err &
   local bench_pid=$!
   if [ "${PPROF:-}" = 1 ] && [ "$1" = hookbridge ]; then
@@ -102,13 +105,17 @@ EOF
 fi
 for c in "${conns[@]}"; do
   for run in $(seq "$runs"); do
-    echo "== $c connections, $duration, $source, round $run of $runs"
+    echo "== $c connections, $duration, $sources, $body_size-byte bodies at least, round $run of $runs"
     bench_one ceiling $ceiling_addr false $ceiling_pid; c_rps=$rps c_p99=$p99 c_cpu=$cpu
     bench_one hookbridge $serve_addr true $serve_pid; h_rps=$rps h_p99=$p99 h_cpu=$cpu
     line="hookbridge $h_rps req/s = $(awk -v a="$h_rps" -v b="$c_rps" 'BEGIN{printf "%.2f", a/b}')× ceiling ($c_rps req/s); p99 $h_p99 vs $c_p99; server CPU per request ${h_cpu} µs vs ${c_cpu} µs"
     if [ -n "$bento" ] && [ "$source" = pique ]; then
       bench_one bento $bento_addr false $bento_pid
       line="$line; bento $rps req/s = $(awk -v a="$rps" -v b="$c_rps" 'BEGIN{printf "%.2f", a/b}')× ceiling, hookbridge/bento $(awk -v a="$h_rps" -v b="$rps" 'BEGIN{printf "%.2f", a/b}')×, p99 $h_p99 vs bento $p99 ($(awk -v a="$(ms "$h_p99")" -v b="$(ms "$p99")" 'BEGIN{printf "%.2f", a/b}')×), bento CPU per request ${cpu} µs"
+    fi
+    if [ "$sources" != "$source" ]; then
+      source=product-agents; bench_one hookbridge-pa $serve_addr true $serve_pid; source=pique
+      line="$line; product-agents $rps req/s = $(awk -v a="$rps" -v b="$h_rps" 'BEGIN{printf "%.2f", a/b}')× pique, p99 $p99, server CPU per request ${cpu} µs"
     fi
     echo "  => $line"
   done
