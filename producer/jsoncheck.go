@@ -19,9 +19,8 @@ const maxJSONDepth = 10000
 // than whitespace. It also names the byte of a syntax error, so the decode
 // after it only meets type errors.
 func checkJSON(body []byte) error {
-	sc := scanners.Get().(*jsonScanner)
-	defer func() { *sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0]}; scanners.Put(sc) }()
-	sc.buf = body
+	sc := scannerFor(body)
+	defer sc.release()
 	sc.skipSpace()
 	if sc.pos >= len(body) || body[sc.pos] != '{' {
 		return badf("body must be a JSON object")
@@ -38,6 +37,20 @@ func checkJSON(body []byte) error {
 
 // scanners keeps jsonScanners' stacks between requests.
 var scanners = sync.Pool{New: func() any { return &jsonScanner{keys: make([][]byte, 0, 64), path: make([]pathSeg, 0, 16)} }}
+
+// scannerFor returns a pooled scanner over body; release gives it back.
+func scannerFor(body []byte) *jsonScanner {
+	sc := scanners.Get().(*jsonScanner)
+	sc.buf = body
+	return sc
+}
+
+// release returns sc to the pool, keeping only its stacks' room: what it
+// read (strs) belongs to the values it filled.
+func (sc *jsonScanner) release() {
+	*sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0]}
+	scanners.Put(sc)
+}
 
 // jsonScanner walks JSON without building values. keys holds the keys of
 // the objects being walked, innermost last, so duplicates are found

@@ -13,13 +13,18 @@ import (
 // a body checkJSON has accepted, so syntax is known good, and reports
 // false, having read nothing it keeps, at a value of another kind.
 
-// readFast runs fast over body with a pooled scanner. text, when not "",
-// is string(body): the strings read are then parts of it, not copies.
-func readFast(body []byte, text string, v any, fast func(*jsonScanner, any) bool) bool {
-	sc := scanners.Get().(*jsonScanner)
-	defer func() { *sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0]}; scanners.Put(sc) }()
-	sc.buf, sc.text = body, text
-	return fast(sc, v)
+// readFast runs fast over body with a pooled scanner, and leaves v zero
+// when fast gives up. text, when not "", is string(body): the strings read
+// are then parts of it, not copies.
+func readFast[T any](body []byte, text string, v *T, fast func(*jsonScanner, *T) bool) bool {
+	sc := scannerFor(body)
+	defer sc.release()
+	sc.text = text
+	if !fast(sc, v) {
+		*v = *new(T)
+		return false
+	}
+	return true
 }
 
 // fields reads an object, calling read(i) at the value of each key that is

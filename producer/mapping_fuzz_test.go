@@ -165,7 +165,7 @@ func FuzzReadAgentAgreesWithGoJSON(f *testing.F) {
 
 // agreesWithGoJSON fails t unless the fast reader gives what go-json (and
 // encoding/json) give for body: the same value or the same refusal.
-func agreesWithGoJSON[T any](t *testing.T, body []byte, read func(*jsonScanner, any) bool) {
+func agreesWithGoJSON[T any](t *testing.T, body []byte, read func(*jsonScanner, *T) bool) {
 	t.Helper()
 	var fast, slow T
 	errFast := decodeJSONFast(body, string(body), &fast, read)

@@ -39,9 +39,8 @@ type piqueSession struct {
 
 // readPique is piqueBody's fast reader (see decodeJSONFast): the
 // documented shape, every field of its type or null.
-func readPique(sc *jsonScanner, v any) bool {
-	b := v.(*piqueBody)
-	ok := sc.fields([]string{"type", "decision", "session", "timestamp"}, func(i int) bool {
+func readPique(sc *jsonScanner, b *piqueBody) bool {
+	return sc.fields([]string{"type", "decision", "session", "timestamp"}, func(i int) bool {
 		switch i {
 		case 0:
 			return sc.strValue(&b.Type)
@@ -52,16 +51,10 @@ func readPique(sc *jsonScanner, v any) bool {
 		}
 		return sc.strValue(&b.Timestamp)
 	})
-	if !ok {
-		*b = piqueBody{}
-	}
-	return ok
 }
 
 func readPiqueDecision(sc *jsonScanner, d *piqueDecision) bool {
-	return sc.fields([]string{"id", "action", "reason", "llmReasoning"}, func(i int) bool {
-		return sc.strValue([...]**string{&d.ID, &d.Action, &d.Reason, &d.LLMReasoning}[i])
-	})
+	return sc.strFields([]string{"id", "action", "reason", "llmReasoning"}, &d.ID, &d.Action, &d.Reason, &d.LLMReasoning)
 }
 
 func readPiqueSession(sc *jsonScanner, s *piqueSession) bool {

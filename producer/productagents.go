@@ -54,9 +54,8 @@ type agentImage struct {
 
 // readAgent is agentBody's fast reader (see decodeJSONFast): the
 // documented shape, every field of its type or null.
-func readAgent(sc *jsonScanner, v any) bool {
-	b := v.(*agentBody)
-	ok := sc.fields([]string{"event", "customer", "content", "primaryProducts", "otherProducts"}, func(i int) bool {
+func readAgent(sc *jsonScanner, b *agentBody) bool {
+	return sc.fields([]string{"event", "customer", "content", "primaryProducts", "otherProducts"}, func(i int) bool {
 		switch i {
 		case 0:
 			return objectValue(sc, &b.Event, func(sc *jsonScanner, e *agentEvent) bool {
@@ -76,10 +75,6 @@ func readAgent(sc *jsonScanner, v any) bool {
 		}
 		return arrayValue(sc, &b.OtherProducts, objectElem(readAgentProduct))
 	})
-	if !ok {
-		*b = agentBody{}
-	}
-	return ok
 }
 
 func readAgentProduct(sc *jsonScanner, p *agentProduct) bool {

@@ -49,28 +49,45 @@ func badf(format string, args ...any) error { return &badRequest{fmt.Sprintf(for
 // (fast). When go-json fails, encoding/json decodes again, slowly but with
 // the error's JSON path (go-json names only the Go field, and misreports
 // some type mismatches as syntax errors).
-func decodeJSON(body []byte, v any) error { return decodeJSONFast(body, "", v, nil) }
+func decodeJSON(body []byte, v any) error {
+	if err := checkBody(body); err != nil {
+		return err
+	}
+	return unmarshal(body, v)
+}
 
 // decodeJSONFast is decodeJSON with a reader for v's usual shape tried
 // first, when checkJSON has accepted the body: fast, without reflection,
 // a walk of the top-level object with the scanner's own primitives (go-json
 // was the largest single cost of mapping a webhook). A fast reader reports
 // false at anything unusual (a field of another type, a key that matches a
-// field only case-insensitively, a number given as a string) and leaves v
-// as it found it; the decode is go-json's and encoding/json's as for any body,
+// field only case-insensitively, a number given as a string), v is left
+// zero, and the decode is go-json's and encoding/json's as for any body,
 // so every unusual body is read, or refused, exactly as without it.
 //
 // text, when not "", is string(body), which the strings read may share.
-func decodeJSONFast(body []byte, text string, v any, fast func(*jsonScanner, any) bool) error {
+func decodeJSONFast[T any](body []byte, text string, v *T, fast func(*jsonScanner, *T) bool) error {
+	if err := checkBody(body); err != nil {
+		return err
+	}
+	if readFast(body, text, v, fast) {
+		return nil
+	}
+	return unmarshal(body, v)
+}
+
+// checkBody refuses a body that is not valid UTF-8 or not one JSON object
+// (checkJSON).
+func checkBody(body []byte) error {
 	if !utf8.Valid(body) {
 		return badf("body is not valid UTF-8")
 	}
-	if err := checkJSON(body); err != nil {
-		return err
-	}
-	if fast != nil && readFast(body, text, v, fast) {
-		return nil
-	}
+	return checkJSON(body)
+}
+
+// unmarshal decodes a checked body into v: go-json, else encoding/json for
+// an error that names the JSON path.
+func unmarshal(body []byte, v any) error {
 	if json.Unmarshal(body, v) == nil {
 		return nil
 	}

@@ -44,9 +44,9 @@ type file struct {
 	w      *parquet.GenericWriter[any] // nil until then
 
 	batch   []parquet.Row
-	values  []parquet.Value // what the batch's rows are cut from (room)
-	held    int             // memory the batch holds (add)
-	rgBytes int             // estimated bytes in the current row group
+	values  slabs // what a streaming file's batch rows are cut from: reused once written
+	held    int   // memory the batch holds (add)
+	rgBytes int   // estimated bytes in the current row group
 }
 
 func newFile(key string, t *table, first int64, topic string, partition int32, opts fileOptions) *file {
@@ -83,18 +83,6 @@ func (f *file) add(row parquet.Row, size int, offset int64) int {
 
 // slabValues is the most values a slab holds.
 const slabValues = 1 << 14
-
-// room returns an empty row with room for n values, cut from the file's
-// value slab: one allocation for many rows, reused once they are written.
-// Only a streaming file has a slab of its own (see slabs).
-func (f *file) room(n int) parquet.Row {
-	if cap(f.values)-len(f.values) < n {
-		f.values = make([]parquet.Value, 0, max(n, min(2*cap(f.values), slabValues)))
-	}
-	at := len(f.values)
-	f.values = f.values[:at+n]
-	return f.values[at : at : at+n]
-}
 
 // slabs are where the rows of a partition's files that wait in memory are
 // cut from, kept from one epoch to the next. A replay spread over many
@@ -169,10 +157,8 @@ func (f *file) writeBatch() error {
 		}
 		clear(f.batch)
 		f.batch = f.batch[:0]
-		// parquet-go copied the values: the slab's room is free again
-		// (rows cut from earlier slabs went with them).
-		clear(f.values)
-		f.values = f.values[:0]
+		// parquet-go copied the values: the slabs' room is free again.
+		f.values.reset()
 		f.held = 0
 	}
 	if f.rgBytes >= f.opts.rowGroupBytes {

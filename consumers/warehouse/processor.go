@@ -256,7 +256,7 @@ func (p *processor) row(d decoded, r *kgo.Record, f *file) (parquet.Row, int, er
 	case f == nil:
 		return rb.appendRow(make(parquet.Row, 0, n)), rb.bytes, nil
 	case f.streaming():
-		return rb.appendRow(f.room(n)), rb.bytes, nil
+		return rb.appendRow(f.values.room(n)), rb.bytes, nil
 	default:
 		return rb.appendRow(p.slabs.room(n)), rb.bytes, nil
 	}
