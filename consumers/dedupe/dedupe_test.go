@@ -11,7 +11,6 @@ import (
 
 	"github.com/hookbridge/hookbridge/schemas"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
@@ -274,19 +273,9 @@ func TestDedupeCopiesTheLargestRecordTheReceiverWrites(t *testing.T) {
 	env := testkit.Start(t)
 	c := testConfig(env, "dedupe-large")
 	topic := env.Config.Topics.ProductAgents()
-	maxMessage := kadm.StringPtr(fmt.Sprint(int64(env.Config.Topics.MaxMessageBytes)))
+	env.SetMaxMessageBytes(t, int64(env.Config.Topics.MaxMessageBytes), topic, env.Config.Topics.Deduped(topic))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(env.Client(t))
-	for _, name := range []string{topic, env.Config.Topics.Deduped(topic)} {
-		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: maxMessage}}, name)
-		if err == nil {
-			_, err = resp.On(name, nil)
-		}
-		if err != nil {
-			t.Fatalf("setting max.message.bytes of %s as topics apply does: %v", name, err)
-		}
-	}
 	ev := &schemas.AgentMessage{EventID: "big", ReceivedAt: base, Customer: schemas.Customer{ID: new("k-big")},
 		RawJSON: strings.Repeat("x", int(env.Config.Receiver.MaxRecordBytes)-64<<10)}
 	big := env.Record(t, topic, ev)

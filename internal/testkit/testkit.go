@@ -124,6 +124,25 @@ func (e *Env) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// SetMaxMessageBytes sets max.message.bytes of each topic to n, as topics
+// apply does, or as a topic created by hand may hold less.
+func (e *Env) SetMaxMessageBytes(t testing.TB, n int64, topics ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(e.Client(t))
+	value := kadm.StringPtr(strconv.FormatInt(n, 10))
+	for _, name := range topics {
+		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: value}}, name)
+		if err == nil {
+			_, err = resp.On(name, nil)
+		}
+		if err != nil {
+			t.Fatalf("setting max.message.bytes of %s to %d: %v", name, n, err)
+		}
+	}
+}
+
 // ReadAll returns every committed record of topic up to now (its last
 // stable offsets), read_committed, without the transaction markers.
 func (e *Env) ReadAll(t testing.TB, topic string) []*kgo.Record {
