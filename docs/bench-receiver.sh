@@ -13,19 +13,27 @@
 # Product Agents in each round, at the same body size), BODY_SIZE (600
 # bytes; bodies smaller than that are padded), RUNS (1) rounds of
 # the three, BENTO (path to a bento binary; skipped when unset),
-# PPROF=1 to save a CPU profile of the receiver per step. Each round also
-# prints each server's CPU time per answered request (from /proc).
+# PPROF=1 to save a CPU profile of the receiver per step, PIN=1 to run the
+# server being measured on the last core alone and the load generator and
+# the embedded Kafka on the others (taskset), so neither takes the measured
+# server's CPU. Each round also prints each server's CPU time per answered
+# request (from /proc).
 set -euo pipefail
 conns=("${@:-16 64 256}"); read -r -a conns <<<"${conns[*]}"
 duration=${DURATION:-10s}; source=${SOURCE:-pique}; runs=${RUNS:-1}; body_size=${BODY_SIZE:-600}
 sources=$source; [ "$source" = both ] && source=pique sources="pique product-agents"
 bento=${BENTO:+$(realpath "$BENTO")}
+on_server=() on_load=()
+if [ "${PIN:-}" = 1 ]; then
+  last=$(( $(nproc) - 1 )); [ "$last" -ge 1 ] || { echo "PIN=1 needs two cores at least" >&2; exit 1; }
+  on_server=(taskset -c "$last") on_load=(taskset -c "0-$(( last - 1 ))")
+fi
 work=$(mktemp -d); bin=$work/hookbridge
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$bin" ./cmd/hookbridge
 go build -o "$work/ceiling" ./internal/loadtest/ceiling
 cd "$work"
-"$bin" dev --receiver=false --consumers=false --data-dir data \
+"${on_load[@]}" "$bin" dev --receiver=false --consumers=false --data-dir data \
   --kafka-listen 127.0.0.1:0 --registry-listen 127.0.0.1:0 >dev.out 2>dev.err &
 dev_pid=$!
 for _ in $(seq 100); do grep -q "schema registry" dev.out 2>/dev/null && break; sleep 0.1; done
@@ -46,7 +54,7 @@ ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # its CPU µs per answered request in $cpu.
 bench_one() {
   local t0; t0=$(ticks "${4:-self}")
-  "$bin" bench --url "http://$2" --source "$source" --connections "$c" --duration "$duration" --body-size "$body_size" \
+  "${on_load[@]}" "$bin" bench --url "http://$2" --source "$source" --connections "$c" --duration "$duration" --body-size "$body_size" \
     --data-dir data --verify="$3" >bench.out 2>bench.err &
   local bench_pid=$!
   if [ "${PPROF:-}" = 1 ] && [ "$1" = hookbridge ]; then
@@ -63,11 +71,11 @@ bench_one() {
 # ms turns Go's duration text (1.5ms, 900µs, 1.2s) into milliseconds.
 ms() { awk -v d="$1" 'BEGIN{ if (d ~ /µs$/) print d/1000; else if (d ~ /ms$/) print d+0; else print d*1000 }'; }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); go $(go env GOVERSION); load $(cut -d' ' -f1-3 /proc/loadavg)"
-"$work/ceiling" -listen $ceiling_addr >ceiling.out 2>&1 &
+echo "machine: $(nproc) cores${on_server:+, servers on core $last alone}, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); go $(go env GOVERSION); load $(cut -d' ' -f1-3 /proc/loadavg)"
+"${on_server[@]}" "$work/ceiling" -listen $ceiling_addr >ceiling.out 2>&1 &
 ceiling_pid=$!
 wait_up "http://$ceiling_addr/"
-HOOKBRIDGE_LISTEN=$serve_addr "$bin" serve >serve.out 2>serve.err &
+HOOKBRIDGE_LISTEN=$serve_addr "${on_server[@]}" "$bin" serve >serve.out 2>serve.err &
 serve_pid=$!
 wait_up "http://$serve_addr/readyz"
 if [ -n "$bento" ]; then
@@ -93,13 +101,13 @@ output:
       topic: bento.pique.decisions.v1
       key: '\${! metadata("Svix-Id") }'
       idempotent_write: true
-      compression: lz4
+      compression: snappy
       max_in_flight: 256
 cache_resources:
   - label: seen
     memory: { default_ttl: 5m }
 EOF
-  "$bento" -c bento.yaml >bento.out 2>&1 &
+  "${on_server[@]}" "$bento" -c bento.yaml >bento.out 2>&1 &
   bento_pid=$!
   wait_up "http://$bento_addr/webhooks/pique"
 fi
