@@ -16,13 +16,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
@@ -147,8 +150,18 @@ func newServer(opts Options, verifiers bool) (*Server, error) {
 	notYet := errors.New("kafka not checked yet")
 	s.kafkaErr.Store(&notYet)
 	s.addReadiness()
+	// A bug in a handler costs its request a 500 (errorHandler), never the
+	// process and every webhook in flight with it.
+	s.app.Use(fiberrecover.New(fiberrecover.Config{EnableStackTrace: true, StackTraceHandler: s.panicked}))
 	s.routes()
 	return s, nil
+}
+
+// panicked logs a handler's panic with its stack, and counts it.
+func (s *Server) panicked(c *fiber.Ctx, v any) {
+	path := string(c.Request().URI().Path())
+	s.metrics.panics.WithLabelValues(sourceLabel(strings.TrimPrefix(path, "/webhooks/"))).Inc()
+	s.log.Error("request handler panicked; answering 500", "path", path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 }
 
 func limiter(rl config.RateLimit) *rate.Limiter {
