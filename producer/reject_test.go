@@ -190,6 +190,27 @@ func TestRateLimitGets429(t *testing.T) {
 	}
 }
 
+// Only authenticated requests use up a source's rate limit: a flood of
+// forged ones gets 401 and leaves the real sender's bucket alone (Product
+// Agents never retries, so a 429 would lose its webhook).
+func TestForgedRequestsDoNotUseUpTheRateLimit(t *testing.T) {
+	r := newRig(t, rigOptions{tweak: func(o *Options) { o.Receiver.ProductAgents.RateLimit = config.RateLimit{PerSecond: 0.001, Burst: 1} }})
+	g := sample.NewGenerator(8)
+	body, _ := g.ProductAgents(time.Now())
+	for range 20 {
+		if a := post(t, r.url+"/webhooks/product-agents", sample.TokenHeaders("forged"), body); a.code != http.StatusUnauthorized {
+			t.Fatalf("forged request: %d %v; want 401", a.code, a.body)
+		}
+	}
+	if a := r.postAgents(t, body); a.code != http.StatusOK {
+		t.Fatalf("signed webhook after the flood: %d %v; want 200", a.code, a.body)
+	}
+	next, _ := g.ProductAgents(time.Now())
+	if a := r.postAgents(t, next); a.code != http.StatusTooManyRequests {
+		t.Fatalf("second signed webhook: %d %v; want 429 (the limit still holds)", a.code, a.body)
+	}
+}
+
 func TestBrokerUnreachablePiqueGets503(t *testing.T) {
 	// A port nothing listens on: the producer can never reach a broker.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

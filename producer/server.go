@@ -227,15 +227,17 @@ func (s *Server) handler(src *source) fiber.Handler {
 		if !isJSON(c.Get(fiber.HeaderContentType)) {
 			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "content_type", "Content-Type must be application/json")
 		}
-		if src.limiter != nil && !src.limiter.Allow() {
-			s.setRetryAfter(c)
-			return s.reject(c, src, fiber.StatusTooManyRequests, "rate_limited", "rate limit reached; retry later")
-		}
 		// The raw bytes, as they came: Fiber's c.Body() would decompress
 		// per Content-Encoding without a bound before anything is verified.
 		body := c.Request().Body()
 		if err := src.verifier.Verify(body, fiberHeaders{c}); err != nil {
 			return s.reject(c, src, fiber.StatusUnauthorized, rejectReason(err), err.Error())
+		}
+		// After verifying: forged requests must not use up the real sender's
+		// bucket (an unauthenticated request costs the verification only).
+		if src.limiter != nil && !src.limiter.Allow() {
+			s.setRetryAfter(c)
+			return s.reject(c, src, fiber.StatusTooManyRequests, "rate_limited", "rate limit reached; retry later")
 		}
 		if limit := src.bodyLimit; limit > 0 && int64(len(body)) > int64(limit) {
 			return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "too_large",

@@ -39,7 +39,8 @@ type Receiver struct {
 	Klaviyo       KlaviyoSources      `yaml:"klaviyo"`
 }
 
-// RateLimit caps a source's accepted requests; beyond it the source gets 429.
+// RateLimit caps a source's authenticated requests (forged ones get 401 and
+// count for nothing); beyond it the source gets 429.
 type RateLimit struct {
 	PerSecond float64 `yaml:"per_second"` // 0 = no limit (default)
 	Burst     int     `yaml:"burst"`      // default: PerSecond rounded up
