@@ -89,6 +89,8 @@ type source struct {
 	// bodyLimit is the largest body the source takes; Fiber's app-wide
 	// limit is the largest of them.
 	bodyLimit config.ByteSize
+	// anyContentType: the body is JSON whatever Content-Type says.
+	anyContentType bool
 }
 
 // mapper turns a verified webhook into the records it makes: one for most
@@ -224,7 +226,7 @@ func (s *Server) handler(src *source) fiber.Handler {
 			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "encoding",
 				"Content-Encoding "+strconv.Quote(enc)+" is not accepted: send the body uncompressed")
 		}
-		if !isJSON(c.Get(fiber.HeaderContentType)) {
+		if !src.anyContentType && !isJSON(c.Get(fiber.HeaderContentType)) {
 			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "content_type", "Content-Type must be application/json")
 		}
 		// The raw bytes, as they came: Fiber's c.Body() would decompress
