@@ -145,6 +145,22 @@ func TestProductAgentsAuthModes(t *testing.T) {
 			}
 		}
 	})
+	t.Run("token in a header of its own", func(t *testing.T) {
+		r := newRig(t, rigOptions{tweak: func(o *Options) { o.Receiver.ProductAgents.TokenHeader = "X-Agents-Token" }})
+		for _, c := range []struct {
+			name string
+			h    http.Header
+			want int
+		}{
+			{"the token", sample.TokenInHeader("X-Agents-Token", r.token), 200},
+			{"another token", sample.TokenInHeader("X-Agents-Token", "not-the-token"), 401},
+			{"the token as a bearer", sample.TokenHeaders(r.token), 401},
+		} {
+			if resp := post(t, r.url+"/webhooks/product-agents", c.h, body); resp.code != c.want {
+				t.Errorf("%s: status %d %v, want %d", c.name, resp.code, resp.body, c.want)
+			}
+		}
+	})
 	t.Run("svix", func(t *testing.T) {
 		secret := sample.NewSvixSecret()
 		r := newRig(t, rigOptions{tweak: func(o *Options) {
