@@ -2,10 +2,8 @@ package producer
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,19 +19,9 @@ import (
 // store, so it is answered 200 with events 0 whatever Kafka and the spool
 // are doing, as it is when Kafka is up.
 func TestEmptyKlaviyoBatchWhileNothingCanStore(t *testing.T) {
-	dir := t.TempDir()
-	sp, err := OpenSpool(dir, 1<<20, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, _ := sample.NewGenerator(1).ProductAgents(time.Now())
-	if err := sp.Append(context.Background(), &delivery{Source: "product-agents", ReceivedAt: time.Now(), Body: old}); err != nil {
-		t.Fatal(err)
-	}
-	sp.Close()
-	// Reopened with a bound below what it holds: full. The Kafka check has
-	// not run (no background loops here), so Kafka counts as away.
-	r := newRig(t, rigOptions{spool: true, dir: dir, maxBytes: 16, unserved: true})
+	// The spool is full, and the Kafka check has not run (no background
+	// loops here), so Kafka counts as away.
+	r := newRig(t, rigOptions{spool: true, dir: fullSpoolDir(t), maxBytes: 16, unserved: true})
 
 	body := []byte(`{"data":[],"meta":{"klaviyo_account_id":"A","klaviyo_webhook_id":"wh_empty"}}`)
 	req := httptest.NewRequest("POST", "/webhooks/klaviyo/system", bytes.NewReader(body))
@@ -47,6 +35,9 @@ func TestEmptyKlaviyoBatchWhileNothingCanStore(t *testing.T) {
 	var ack map[string]any
 	if err := json.Unmarshal(raw, &ack); err != nil || resp.StatusCode != http.StatusOK || ack["events"] != 0.0 || ack["status"] != outcomeAccepted {
 		t.Fatalf("answer %d %s; want 200 with events 0", resp.StatusCode, raw)
+	}
+	if n := r.spool.Len(); n != 1 {
+		t.Errorf("spool holds %d; want the 1 older webhook only", n)
 	}
 }
 
