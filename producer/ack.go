@@ -25,6 +25,12 @@ import (
 // recs are ms's records when they could be encoded already (nil while the
 // schemas are not registered); either way they are known to fit.
 func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, ms []mapped, recs []*kgo.Record) error {
+	if len(ms) == 0 {
+		// A batch with no items (Klaviyo's data: []): nothing to store, so
+		// nothing to lose, whether or not Kafka or the spool could take it.
+		s.metrics.requests.WithLabelValues(src.name, outcomeAccepted).Inc()
+		return writeAck(c, fiber.StatusOK, outcomeAccepted, ms)
+	}
 	spool := src.spool && s.opts.Spool != nil
 	var err error
 	switch {
@@ -64,7 +70,11 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, ms []mapped, re
 		s.metrics.requests.WithLabelValues(src.name, outcome).Inc()
 		return writeAck(c, fiber.StatusOK, outcome, ms)
 	}
-	s.log.Warn("webhook not stored; answering 503", "source", src.name, "events", len(ms), "first_event_id", ms[0].eventID, "err", err)
+	attrs := []any{"source", src.name, "events", len(ms), "err", err}
+	if len(ms) > 0 {
+		attrs = append(attrs, "first_event_id", ms[0].eventID)
+	}
+	s.log.Warn("webhook not stored; answering 503", attrs...)
 	s.metrics.requests.WithLabelValues(src.name, outcomeUnavailable).Inc()
 	s.setRetryAfter(c)
 	return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "not stored, retry later: " + err.Error()})

@@ -11,6 +11,7 @@ type metrics struct {
 	requests   *prometheus.CounterVec   // by source and outcome
 	rejections *prometheus.CounterVec   // by source and reason
 	produce    *prometheus.HistogramVec // produce latency to ack, by source
+	panics     *prometheus.CounterVec   // handler panics answered 500, by source
 }
 
 // Outcomes of a webhook request.
@@ -37,6 +38,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from produce to Kafka's acks=all acknowledgement.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"source"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbridge_receiver_panics_total",
+			Help: "Requests whose handler panicked (a bug), answered 500 while the receiver went on serving.",
+		}, []string{"source"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -49,6 +54,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.produce, err = promreg.Register(reg, m.produce); err != nil {
+		return nil, err
+	}
+	if m.panics, err = promreg.Register(reg, m.panics); err != nil {
 		return nil, err
 	}
 	return m, nil

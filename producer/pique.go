@@ -70,17 +70,32 @@ func readPiqueSession(sc *jsonScanner, s *piqueSession) bool {
 }
 
 // mapPique maps a verified Pique webhook. The event id is decision.id,
-// else the svix-id; the key is session.visitorId, else the event id.
+// else the svix-id; the key is session.visitorId, else the event id. A type
+// other than decision.made goes to the unrouted topic as it came.
 func mapPique(d *delivery, t config.Topics) (mapped, error) {
 	var b piqueBody
 	raw := string(d.Body) // raw_json, and the fields read share it
-	if err := decodeJSONFast(d.Body, raw, &b, readPique); err != nil {
+	if err := decodePique(d.Body, raw, &b); err != nil {
 		return mapped{}, err
 	}
 	if b.Type == nil || *b.Type == "" {
 		return mapped{}, badf("type: missing")
 	}
+	var id string
+	if b.Decision != nil {
+		id = nonEmpty(b.Decision.ID)
+	}
+	if id == "" {
+		id = d.SvixID
+	}
+	if id == "" {
+		return mapped{}, badf("no event id: decision.id and svix-id are both missing")
+	}
+	if *b.Type != piqueDecisionMade {
+		return mapped{topic: t.Unrouted(), key: id, eventID: id, eventType: *b.Type}, nil
+	}
 	ev := &schemas.DecisionMade{
+		EventID:    id,
 		EventType:  *b.Type,
 		OccurredAt: parseTime(b.Timestamp),
 		ReceivedAt: d.ReceivedAt,
@@ -92,13 +107,6 @@ func mapPique(d *delivery, t config.Topics) (mapped, error) {
 	if b.Decision != nil {
 		ev.Decision = schemas.Decision{ID: b.Decision.ID, Action: b.Decision.Action, Reason: b.Decision.Reason, LLMReasoning: b.Decision.LLMReasoning}
 	}
-	ev.EventID = nonEmpty(ev.Decision.ID)
-	if ev.EventID == "" {
-		ev.EventID = d.SvixID
-	}
-	if ev.EventID == "" {
-		return mapped{}, badf("no event id: decision.id and svix-id are both missing")
-	}
 	if err := mapPiqueSession(&b, ev); err != nil {
 		return mapped{}, err
 	}
@@ -106,10 +114,42 @@ func mapPique(d *delivery, t config.Topics) (mapped, error) {
 	if m.key == "" {
 		m.key = ev.EventID
 	}
-	if ev.EventType != piqueDecisionMade {
-		m.topic, m.key, m.event = t.Unrouted(), ev.EventID, nil
-	}
 	return m, nil
+}
+
+// piqueEnvelope is what is read of a Pique body the fast reader did not
+// take, before its shape is judged: the type, and the decision as it is.
+type piqueEnvelope struct {
+	Type     *string         `json:"type"`
+	Decision json.RawMessage `json:"decision"`
+}
+
+// decodePique reads a Pique body into b. Only a decision.made must have
+// the documented shape; of any other type (its shape is not hookbridge's
+// to judge: it is stored raw) only the type and, if it is there as a
+// string, decision.id are read. Either way the body must pass checkBody.
+func decodePique(body []byte, raw string, b *piqueBody) error {
+	if err := checkBody(body); err != nil {
+		return err
+	}
+	if readFast(body, raw, b, readPique) {
+		return nil // the usual body, of any type
+	}
+	var env piqueEnvelope
+	if err := unmarshal(body, &env); err != nil {
+		return err
+	}
+	if env.Type != nil && *env.Type == piqueDecisionMade {
+		return unmarshal(body, b)
+	}
+	b.Type = env.Type
+	var dec struct {
+		ID *string `json:"id"`
+	}
+	if json.Unmarshal(env.Decision, &dec) == nil {
+		b.Decision = &piqueDecision{ID: dec.ID}
+	}
+	return nil
 }
 
 func mapPiqueSession(b *piqueBody, ev *schemas.DecisionMade) error {

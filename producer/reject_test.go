@@ -145,6 +145,22 @@ func TestProductAgentsAuthModes(t *testing.T) {
 			}
 		}
 	})
+	t.Run("token in a header of its own", func(t *testing.T) {
+		r := newRig(t, rigOptions{tweak: func(o *Options) { o.Receiver.ProductAgents.TokenHeader = "X-Agents-Token" }})
+		for _, c := range []struct {
+			name string
+			h    http.Header
+			want int
+		}{
+			{"the token", sample.TokenInHeader("X-Agents-Token", r.token), 200},
+			{"another token", sample.TokenInHeader("X-Agents-Token", "not-the-token"), 401},
+			{"the token as a bearer", sample.TokenHeaders(r.token), 401},
+		} {
+			if resp := post(t, r.url+"/webhooks/product-agents", c.h, body); resp.code != c.want {
+				t.Errorf("%s: status %d %v, want %d", c.name, resp.code, resp.body, c.want)
+			}
+		}
+	})
 	t.Run("svix", func(t *testing.T) {
 		secret := sample.NewSvixSecret()
 		r := newRig(t, rigOptions{tweak: func(o *Options) {
@@ -187,6 +203,27 @@ func TestRateLimitGets429(t *testing.T) {
 	}
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
 		t.Fatalf("statuses %v, want 200 200 429", codes)
+	}
+}
+
+// Only authenticated requests use up a source's rate limit: a flood of
+// forged ones gets 401 and leaves the real sender's bucket alone (Product
+// Agents never retries, so a 429 would lose its webhook).
+func TestForgedRequestsDoNotUseUpTheRateLimit(t *testing.T) {
+	r := newRig(t, rigOptions{tweak: func(o *Options) { o.Receiver.ProductAgents.RateLimit = config.RateLimit{PerSecond: 0.001, Burst: 1} }})
+	g := sample.NewGenerator(8)
+	body, _ := g.ProductAgents(time.Now())
+	for range 20 {
+		if a := post(t, r.url+"/webhooks/product-agents", sample.TokenHeaders("forged"), body); a.code != http.StatusUnauthorized {
+			t.Fatalf("forged request: %d %v; want 401", a.code, a.body)
+		}
+	}
+	if a := r.postAgents(t, body); a.code != http.StatusOK {
+		t.Fatalf("signed webhook after the flood: %d %v; want 200", a.code, a.body)
+	}
+	next, _ := g.ProductAgents(time.Now())
+	if a := r.postAgents(t, next); a.code != http.StatusTooManyRequests {
+		t.Fatalf("second signed webhook: %d %v; want 429 (the limit still holds)", a.code, a.body)
 	}
 }
 

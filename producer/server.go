@@ -16,13 +16,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/goccy/go-json"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
@@ -86,6 +89,8 @@ type source struct {
 	// bodyLimit is the largest body the source takes; Fiber's app-wide
 	// limit is the largest of them.
 	bodyLimit config.ByteSize
+	// anyContentType: the body is JSON whatever Content-Type says.
+	anyContentType bool
 }
 
 // mapper turns a verified webhook into the records it makes: one for most
@@ -147,8 +152,18 @@ func newServer(opts Options, verifiers bool) (*Server, error) {
 	notYet := errors.New("kafka not checked yet")
 	s.kafkaErr.Store(&notYet)
 	s.addReadiness()
+	// A bug in a handler costs its request a 500 (errorHandler), never the
+	// process and every webhook in flight with it.
+	s.app.Use(fiberrecover.New(fiberrecover.Config{EnableStackTrace: true, StackTraceHandler: s.panicked}))
 	s.routes()
 	return s, nil
+}
+
+// panicked logs a handler's panic with its stack, and counts it.
+func (s *Server) panicked(c *fiber.Ctx, v any) {
+	path := string(c.Request().URI().Path())
+	s.metrics.panics.WithLabelValues(sourceLabel(strings.TrimPrefix(path, "/webhooks/"))).Inc()
+	s.log.Error("request handler panicked; answering 500", "path", path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 }
 
 func limiter(rl config.RateLimit) *rate.Limiter {
@@ -211,18 +226,20 @@ func (s *Server) handler(src *source) fiber.Handler {
 			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "encoding",
 				"Content-Encoding "+strconv.Quote(enc)+" is not accepted: send the body uncompressed")
 		}
-		if !isJSON(c.Get(fiber.HeaderContentType)) {
+		if !src.anyContentType && !isJSON(c.Get(fiber.HeaderContentType)) {
 			return s.reject(c, src, fiber.StatusUnsupportedMediaType, "content_type", "Content-Type must be application/json")
-		}
-		if src.limiter != nil && !src.limiter.Allow() {
-			s.setRetryAfter(c)
-			return s.reject(c, src, fiber.StatusTooManyRequests, "rate_limited", "rate limit reached; retry later")
 		}
 		// The raw bytes, as they came: Fiber's c.Body() would decompress
 		// per Content-Encoding without a bound before anything is verified.
 		body := c.Request().Body()
 		if err := src.verifier.Verify(body, fiberHeaders{c}); err != nil {
 			return s.reject(c, src, fiber.StatusUnauthorized, rejectReason(err), err.Error())
+		}
+		// After verifying: forged requests must not use up the real sender's
+		// bucket (an unauthenticated request costs the verification only).
+		if src.limiter != nil && !src.limiter.Allow() {
+			s.setRetryAfter(c)
+			return s.reject(c, src, fiber.StatusTooManyRequests, "rate_limited", "rate limit reached; retry later")
 		}
 		if limit := src.bodyLimit; limit > 0 && int64(len(body)) > int64(limit) {
 			return s.reject(c, src, fiber.StatusRequestEntityTooLarge, "too_large",

@@ -188,3 +188,38 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 	}
 	hz.Body.Close()
 }
+
+// An unknown type is not read as a decision: whatever shape its other
+// fields have, its raw body goes to the unrouted topic. It must still be
+// one well-formed JSON object.
+func TestUnknownPiqueTypeIsNotReadAsADecision(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	for _, c := range []struct{ msgID, body, eventID string }{
+		{"msg_se", `{"type":"session.ended","session":{"eventCount":"twelve"}}`, "msg_se"},
+		{"msg_du", `{"type":"decision.updated","decision":"abc"}`, "msg_du"},
+		{"msg_dn", `{"type":"decision.updated","decision":{"id":"dec-u","action":7}}`, "dec-u"},
+	} {
+		if a := r.postPique(t, c.msgID, []byte(c.body)); a.code != http.StatusOK || a.body["status"] != outcomeUnrouted || a.body["event_id"] != c.eventID {
+			t.Errorf("%s: answer %d %v; want 200 unrouted with event id %s", c.body, a.code, a.body, c.eventID)
+		}
+	}
+	for _, body := range []string{
+		`{"type":"session.ended","type":"decision.made"}`,
+		`{"type":"session.ended"} {}`,
+		"{\"type\":\"session.ended\",\"x\":\"\xff\"}",
+		`{"type":5}`,
+	} {
+		if a := r.postPique(t, "msg_bad", []byte(body)); a.code != http.StatusBadRequest {
+			t.Errorf("%q: answer %d %v; want 400", body, a.code, a.body)
+		}
+	}
+	recs := r.env.ReadAll(t, r.env.Config.Topics.Unrouted())
+	if len(recs) != 3 {
+		t.Fatalf("%d unrouted records; want 3", len(recs))
+	}
+	for _, rec := range recs {
+		if id := header(rec, schemas.HeaderEventID); string(rec.Key) != id || !strings.Contains(string(rec.Value), `"type":"`+header(rec, schemas.HeaderEventType)+`"`) {
+			t.Errorf("unrouted record key %q id %q type %q value %s", rec.Key, id, header(rec, schemas.HeaderEventType), rec.Value)
+		}
+	}
+}

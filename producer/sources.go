@@ -23,6 +23,10 @@ type sourceSpec struct {
 	rateLimit func(config.Receiver) config.RateLimit
 	spool     func(config.Receiver) bool
 	bodyLimit func(config.Receiver) config.ByteSize
+	// anyContentType reads the body as JSON whatever its Content-Type says
+	// (a sender that may not set it); other sources get 415 without
+	// application/json.
+	anyContentType bool
 }
 
 // sourceTable lists every source the receiver serves.
@@ -50,6 +54,9 @@ var sourceTable = []sourceSpec{
 	{
 		name: schemas.SourceKlaviyoFlow, path: "/webhooks/klaviyo/flow",
 		enabled: func(rc config.Receiver) bool { return len(rc.Klaviyo.Flow.Tokens) > 0 },
+		// Whether Klaviyo sets Content-Type on flow webhooks is not
+		// documented; the merchant may not add it either.
+		anyContentType: true,
 		verifier: func(rc config.Receiver, _ func() time.Time) (Verifier, error) {
 			v, err := newTokenVerifier(rc.Klaviyo.Flow.Header, rc.Klaviyo.Flow.Tokens...)
 			return v, fieldErr("receiver.klaviyo.flow.tokens", err)
@@ -85,7 +92,7 @@ func (s *Server) buildSources(verifiers bool) error {
 			continue // not configured: not served
 		}
 		src := &source{name: spec.name, path: spec.path, mapFn: spec.mapFn(rc), limiter: limiter(spec.rateLimit(rc)),
-			deadline: rc.AckDeadline, spool: spec.spool(rc), bodyLimit: rc.BodyLimit}
+			deadline: rc.AckDeadline, spool: spec.spool(rc), bodyLimit: rc.BodyLimit, anyContentType: spec.anyContentType}
 		if spec.bodyLimit != nil {
 			src.bodyLimit = spec.bodyLimit(rc)
 		}

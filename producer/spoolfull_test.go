@@ -14,23 +14,29 @@ import (
 	"github.com/hookbridge/hookbridge/internal/testkit"
 )
 
-// Product Agents never retries, so a full spool must not cost a webhook
-// while Kafka can take it: the receiver tries Kafka directly.
-func TestFullSpoolFallsBackToKafkaWhenKafkaIsUp(t *testing.T) {
-	env := testkit.Start(t)
+// fullSpoolDir is a spool directory holding one older webhook: reopened
+// with a bound below what it holds (rigOptions.maxBytes 16), the spool is
+// full, and not empty.
+func fullSpoolDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	sp, err := OpenSpool(dir, 1<<20, nil, log)
+	sp, err := OpenSpool(dir, 1<<20, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer sp.Close()
 	old, _ := sample.NewGenerator(1).ProductAgents(time.Now())
 	if err := sp.Append(context.Background(), &delivery{Source: "product-agents", ReceivedAt: time.Now(), Body: old}); err != nil {
 		t.Fatal(err)
 	}
-	sp.Close()
-	// Reopened with a bound below what it holds: full, and not empty.
-	r := newRig(t, rigOptions{env: env, spool: true, dir: dir, maxBytes: 16, unserved: true})
+	return dir
+}
+
+// Product Agents never retries, so a full spool must not cost a webhook
+// while Kafka can take it: the receiver tries Kafka directly.
+func TestFullSpoolFallsBackToKafkaWhenKafkaIsUp(t *testing.T) {
+	env := testkit.Start(t)
+	r := newRig(t, rigOptions{env: env, spool: true, dir: fullSpoolDir(t), maxBytes: 16, unserved: true})
 	r.srv.kafkaErr.Store(nil) // Kafka answered the last check (no background loops run here)
 
 	body, id := sample.NewGenerator(2).ProductAgents(time.Now())

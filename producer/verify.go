@@ -116,6 +116,6 @@ func productAgentsVerifier(c config.ProductAgentsSource) (Verifier, error) {
 	case "hmac":
 		return newHMACVerifier(c.HMACHeader, c.Secrets)
 	default:
-		return newTokenVerifier("Authorization", c.Token)
+		return newTokenVerifier(c.TokenHeader, c.Token)
 	}
 }

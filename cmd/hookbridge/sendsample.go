@@ -148,7 +148,7 @@ func sampleSigner(source, dataDir string) (func(msgID string, body []byte) http.
 		if token == "" {
 			return nil, fmt.Errorf("no Product Agents token: set HOOKBRIDGE_PRODUCT_AGENTS_TOKEN or run 'hookbridge dev' (dev secrets: %v)", devErr)
 		}
-		return func(string, []byte) http.Header { return sample.TokenHeaders(token) }, nil
+		return func(string, []byte) http.Header { return sample.TokenInHeader(pa.TokenHeader, token) }, nil
 	case "klaviyo-flow":
 		token := dev.KlaviyoFlowToken
 		if f := rc.Klaviyo.Flow; len(f.Tokens) > 0 {
@@ -157,16 +157,7 @@ func sampleSigner(source, dataDir string) (func(msgID string, body []byte) http.
 		if token == "" {
 			return nil, fmt.Errorf("no Klaviyo flow token: set HOOKBRIDGE_KLAVIYO_FLOW_TOKEN or run 'hookbridge dev' (dev secrets: %v)", devErr)
 		}
-		header := rc.Klaviyo.Flow.Header
-		return func(string, []byte) http.Header {
-			if strings.EqualFold(header, "Authorization") {
-				return sample.TokenHeaders(token)
-			}
-			h := http.Header{}
-			h.Set(header, token)
-			h.Set("Content-Type", "application/json")
-			return h
-		}, nil
+		return func(string, []byte) http.Header { return sample.TokenInHeader(rc.Klaviyo.Flow.Header, token) }, nil
 	case "klaviyo-system":
 		secret := dev.KlaviyoSystemSecret
 		if s := rc.Klaviyo.System.Secrets; len(s) > 0 {

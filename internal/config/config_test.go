@@ -39,12 +39,26 @@ func TestDefaultsAndEnvironment(t *testing.T) {
 		r.BodyLimit != 2<<20 || r.AckDeadline != 5*time.Second || c.Topics.Pique() != "acme.pique.decisions.v1" {
 		t.Fatalf("environment not applied: %+v %+v", c.Kafka, r)
 	}
-	if r.ProductAgents.Auth != "token" || !r.ProductAgents.SpoolEnabled() || r.Pique.Spool || r.Spool.Deadline != 2*time.Second ||
+	if r.ProductAgents.Auth != "token" || r.ProductAgents.TokenHeader != "Authorization" || !r.ProductAgents.SpoolEnabled() || r.Pique.Spool || r.Spool.Deadline != 2*time.Second ||
 		r.Compression != "snappy" || c.Topics.Partitions != 6 || c.Log.Format != "json" {
 		t.Fatalf("defaults: %+v", r)
 	}
 	if err := r.CheckSecrets(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestProductAgentsTokenHeader(t *testing.T) {
+	c, err := Default(envOf(map[string]string{"HOOKBRIDGE_PRODUCT_AGENTS_TOKEN_HEADER": "X-Agents-Token"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := c.Receiver.ProductAgents.TokenHeader; h != "X-Agents-Token" {
+		t.Fatalf("token_header = %q, want the environment's X-Agents-Token", h)
+	}
+	c, err = Load(writeYAML(t, "receiver:\n  product_agents: {token_header: X-From-Yaml}\n"), envOf(nil))
+	if err != nil || c.Receiver.ProductAgents.TokenHeader != "X-From-Yaml" {
+		t.Fatalf("token_header from YAML: %v %+v", err, c)
 	}
 }
 
@@ -64,6 +78,7 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		"size":            {env: map[string]string{"HOOKBRIDGE_BODY_LIMIT": "big"}, want: "HOOKBRIDGE_BODY_LIMIT"},
 		"pique secret":    {env: map[string]string{"HOOKBRIDGE_PIQUE_SECRETS": "not-whsec"}, want: "receiver.pique.secrets[0]"},
 		"auth mode":       {env: map[string]string{"HOOKBRIDGE_PRODUCT_AGENTS_AUTH": "magic"}, want: "receiver.product_agents.auth"},
+		"token header":    {env: map[string]string{"HOOKBRIDGE_PRODUCT_AGENTS_TOKEN_HEADER": "X Token:"}, want: "receiver.product_agents.token_header"},
 		"compression":     {env: map[string]string{"HOOKBRIDGE_PRODUCER_COMPRESSION": "brotli"}, want: "receiver.compression"},
 		"registry scheme": {env: map[string]string{"HOOKBRIDGE_SCHEMA_REGISTRY_URL": "reg:8081"}, want: "schema_registry.url"},
 		"spool deadline":  {env: map[string]string{"HOOKBRIDGE_SPOOL_DEADLINE": "12s"}, want: "receiver.spool.deadline"},

@@ -90,11 +90,17 @@ func (k *KlaviyoSources) applyEnv(env Env) error {
 	)...)
 }
 
+// checkHeaderName refuses a configured header name a request could not carry.
+func checkHeaderName(field, h string) error {
+	if strings.ContainsAny(h, " :\r\n") || http.CanonicalHeaderKey(h) == "" {
+		return fmt.Errorf("%s: %q is not a header name", field, h)
+	}
+	return nil
+}
+
 func (k *KlaviyoSources) validate() error {
 	var errs []error
-	if h := k.Flow.Header; strings.ContainsAny(h, " :\r\n") || http.CanonicalHeaderKey(h) == "" {
-		errs = append(errs, fmt.Errorf("receiver.klaviyo.flow.header: %q is not a header name", h))
-	}
+	errs = append(errs, checkHeaderName("receiver.klaviyo.flow.header", k.Flow.Header))
 	if t := k.System.Tolerance; t != nil && *t < 0 {
 		errs = append(errs, errors.New("receiver.klaviyo.system.tolerance: must not be negative (0 turns the check off)"))
 	}

@@ -39,7 +39,8 @@ type Receiver struct {
 	Klaviyo       KlaviyoSources      `yaml:"klaviyo"`
 }
 
-// RateLimit caps a source's accepted requests; beyond it the source gets 429.
+// RateLimit caps a source's authenticated requests (forged ones get 401 and
+// count for nothing); beyond it the source gets 429.
 type RateLimit struct {
 	PerSecond float64 `yaml:"per_second"` // 0 = no limit (default)
 	Burst     int     `yaml:"burst"`      // default: PerSecond rounded up
@@ -57,13 +58,17 @@ type PiqueSource struct {
 
 // ProductAgentsSource is the Product Agents route: never retried by the sender.
 type ProductAgentsSource struct {
-	// Auth is token (Authorization: Bearer), svix (Svix / Standard
+	// Auth is token (a static token in TokenHeader), svix (Svix / Standard
 	// Webhooks signature) or hmac (hex HMAC-SHA256 of the body in HMACHeader).
-	Auth       string    `yaml:"auth"`        // HOOKBRIDGE_PRODUCT_AGENTS_AUTH; default token (svix when only secrets are set)
-	Token      Secret    `yaml:"token"`       // HOOKBRIDGE_PRODUCT_AGENTS_TOKEN (or _FILE)
-	Secrets    []Secret  `yaml:"secrets"`     // HOOKBRIDGE_PRODUCT_AGENTS_SECRETS (or _FILE): whsec_ secrets for auth svix, or HMAC keys for auth hmac
-	HMACHeader string    `yaml:"hmac_header"` // HOOKBRIDGE_PRODUCT_AGENTS_HMAC_HEADER; default X-Signature
-	RateLimit  RateLimit `yaml:"rate_limit"`
+	Auth  string `yaml:"auth"`  // HOOKBRIDGE_PRODUCT_AGENTS_AUTH; default token (svix when only secrets are set)
+	Token Secret `yaml:"token"` // HOOKBRIDGE_PRODUCT_AGENTS_TOKEN (or _FILE)
+	// TokenHeader carries the token, as for Klaviyo flow webhooks:
+	// Authorization means "Authorization: Bearer <token>"; any other header
+	// holds the token as its whole value.
+	TokenHeader string    `yaml:"token_header"` // HOOKBRIDGE_PRODUCT_AGENTS_TOKEN_HEADER; default Authorization
+	Secrets     []Secret  `yaml:"secrets"`      // HOOKBRIDGE_PRODUCT_AGENTS_SECRETS (or _FILE): whsec_ secrets for auth svix, or HMAC keys for auth hmac
+	HMACHeader  string    `yaml:"hmac_header"`  // HOOKBRIDGE_PRODUCT_AGENTS_HMAC_HEADER; default X-Signature
+	RateLimit   RateLimit `yaml:"rate_limit"`
 	// Spool: Product Agents never retries, so by default its webhooks go
 	// to the spool when Kafka does not acknowledge in time.
 	Spool *bool `yaml:"spool"` // default true
@@ -101,6 +106,7 @@ func (r *Receiver) setDefaults() {
 		r.ProductAgents.Auth = "svix"
 	}
 	orDefault(&r.ProductAgents.Auth, "token")
+	orDefault(&r.ProductAgents.TokenHeader, "Authorization")
 	orDefault(&r.ProductAgents.HMACHeader, "X-Signature")
 	r.Klaviyo.setDefaults()
 }
@@ -111,6 +117,7 @@ func (r *Receiver) applyEnv(env Env) error {
 	envString(env, "HOOKBRIDGE_PPROF_LISTEN", &r.PprofListen)
 	envString(env, "HOOKBRIDGE_PRODUCER_COMPRESSION", &r.Compression)
 	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_AUTH", &r.ProductAgents.Auth)
+	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_TOKEN_HEADER", &r.ProductAgents.TokenHeader)
 	envString(env, "HOOKBRIDGE_PRODUCT_AGENTS_HMAC_HEADER", &r.ProductAgents.HMACHeader)
 	return errors.Join(
 		envByteSize(env, "HOOKBRIDGE_BODY_LIMIT", &r.BodyLimit),
@@ -151,6 +158,7 @@ func (r *Receiver) validate() error {
 		}
 	}
 	pa := &r.ProductAgents
+	errs = append(errs, checkHeaderName("receiver.product_agents.token_header", pa.TokenHeader))
 	switch pa.Auth {
 	case "token", "hmac":
 	case "svix":

@@ -165,6 +165,19 @@ func TokenHeaders(token string) http.Header {
 	return h
 }
 
+// TokenInHeader authenticates as a static-token route configured with
+// header reads it: Authorization: Bearer token, or the whole value of any
+// other header.
+func TokenInHeader(header, token string) http.Header {
+	if strings.EqualFold(header, "Authorization") {
+		return TokenHeaders(token)
+	}
+	h := http.Header{}
+	h.Set(header, token)
+	h.Set("Content-Type", "application/json")
+	return h
+}
+
 // HMACHeaders puts the hex HMAC-SHA256 of body in header.
 func HMACHeaders(header, key string, body []byte) http.Header {
 	m := hmac.New(sha256.New, []byte(key))
