@@ -62,8 +62,13 @@ func TestHandlerPanicIsAnswered500AndServingGoesOn(t *testing.T) {
 	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "planted bug") || !strings.Contains(logs, "panic_test.go") {
 		t.Errorf("want an ERROR line with the panic and its stack; logs:\n%s", logs)
 	}
-	if got := metric(t, r.url, `hookbridge_receiver_panics_total{source="pique"}`); got != 2 {
-		t.Errorf("hookbridge_receiver_panics_total = %v, want 2", got)
+	if a := post(t, r.url+"/webhooks/klaviyo/flow", sample.TokenHeaders(r.flow), []byte(`{"event_id":"f1"}`)); a.code != http.StatusInternalServerError {
+		t.Fatalf("klaviyo flow answer %d %v; want 500", a.code, a.body)
+	}
+	for source, want := range map[string]float64{"pique": 2, "klaviyo-flow": 1} {
+		if got := metric(t, r.url, `hookbridge_receiver_panics_total{source="`+source+`"}`); got != want {
+			t.Errorf("hookbridge_receiver_panics_total{source=%q} = %v, want %v", source, got, want)
+		}
 	}
 	if hz, err := http.Get(r.url + "/healthz"); err != nil || hz.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz after the panics: %v %v", hz, err)

@@ -18,7 +18,6 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -161,8 +160,11 @@ func newServer(opts Options, verifiers bool) (*Server, error) {
 
 // panicked logs a handler's panic with its stack, and counts it.
 func (s *Server) panicked(c *fiber.Ctx, v any) {
-	path := string(c.Request().URI().Path())
-	s.metrics.panics.WithLabelValues(sourceLabel(strings.TrimPrefix(path, "/webhooks/"))).Inc()
+	path, label := string(c.Request().URI().Path()), "other"
+	if src := s.sourceAt(path); src != nil {
+		label = src.name
+	}
+	s.metrics.panics.WithLabelValues(label).Inc()
 	s.log.Error("request handler panicked; answering 500", "path", path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 }
 

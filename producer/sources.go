@@ -125,12 +125,20 @@ func (s *Server) maxBodyLimit() config.ByteSize {
 // receiver.body_limit.
 func (s *Server) bodyLimitFor(uri string) config.ByteSize {
 	path, _, _ := strings.Cut(uri, "?")
-	for _, src := range s.sources {
-		if src.path == path {
-			return src.bodyLimit
-		}
+	if src := s.sourceAt(path); src != nil {
+		return src.bodyLimit
 	}
 	return s.opts.Receiver.BodyLimit
+}
+
+// sourceAt is the source served at path, or nil.
+func (s *Server) sourceAt(path string) *source {
+	for _, src := range s.sources {
+		if src.path == path {
+			return src
+		}
+	}
+	return nil
 }
 
 // sourceLabel keeps metric labels to the known sources.
