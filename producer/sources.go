@@ -106,6 +106,8 @@ func (s *Server) buildSources(verifiers bool) error {
 			}
 			src.verifier = v
 		}
+		// At zero from the start, so the first panic is an increase.
+		s.metrics.panics.WithLabelValues(src.name)
 		s.sources = append(s.sources, src)
 	}
 	return nil

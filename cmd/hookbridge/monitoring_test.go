@@ -27,7 +27,6 @@ import (
 // dev run does not export, each with the reason. A metric here that the
 // scrape does show is only logged: take it off the list then.
 var pendingMetrics = map[string]string{
-	"hookbridge_spool_quarantined_total":      "counted when a spool entry is quarantined (and exported once the spool's quarantine counter is merged)",
 	"hookbridge_klaviyo_requests_total":       "dev runs Klaviyo in dry-run: no HTTP requests",
 	"hookbridge_klaviyo_request_seconds":      "dev runs Klaviyo in dry-run: no HTTP requests",
 	"hookbridge_klaviyo_paced_seconds":        "dev runs Klaviyo in dry-run: no HTTP requests",
