@@ -338,7 +338,7 @@ func (r *runner) commit(ctx context.Context, ws []*worker) {
 // the one path every dead letter of a Run takes.
 func (r *runner) deadLetter(cl *kgo.Client, log *slog.Logger) func(context.Context, *kgo.Record, string, error) error {
 	return func(ctx context.Context, rec *kgo.Record, reason string, cause error) error {
-		dl := DeadLetterRecord(r.opts.DeadLetterTopic, r.g.Name, rec, cause, time.Now())
+		dl := DeadLetterRecord(r.opts.DeadLetterTopic, r.g.Name, rec, WithKind(reason, cause), time.Now())
 		if err := cl.ProduceSync(ctx, dl).FirstErr(); err != nil {
 			r.Metrics.Error("deadletter")
 			return fmt.Errorf("writing %s/%d@%d (%s) to the dead-letter topic %s: %w; the record is not done and the group stops",

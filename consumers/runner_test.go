@@ -217,6 +217,7 @@ func TestRunDeadLettersPoisonRecords(t *testing.T) {
 	dl := dls[0]
 	want := map[string]string{
 		consumers.HeaderError:             "poison: cannot be processed",
+		consumers.HeaderErrorKind:         "poison",
 		consumers.HeaderConsumerGroup:     "g-dl",
 		consumers.HeaderOriginalTopic:     topic,
 		consumers.HeaderOriginalPartition: "1",

@@ -69,7 +69,7 @@ first: it prints what it would copy.`, std)
 		return listDeadLetters(ctx, cfg, letters, *asJSON, std.out)
 	}
 	if f.empty() {
-		return errors.New("redrive needs a choice: --group, --reason, --topic, --since/--until or --at (to redrive every dead letter, say --since 1970-01-01T00:00:00Z)")
+		return errors.New("redrive needs a choice: --group, --kind, --reason, --topic, --since/--until or --at (to redrive every dead letter, say --since 1970-01-01T00:00:00Z)")
 	}
 	return redrive(ctx, cfg, letters, *dryRun, std.out)
 }
@@ -78,6 +78,7 @@ first: it prints what it would copy.`, std)
 type deadLetter struct {
 	rec               *kgo.Record
 	Error, Group      string
+	Kind              string // "" for dead letters written before error-kind existed
 	FailedAt          time.Time
 	OriginalTopic     string
 	OriginalPartition int32
@@ -86,6 +87,7 @@ type deadLetter struct {
 
 func deadLetterOf(r *kgo.Record) deadLetter {
 	d := deadLetter{rec: r, Error: schemas.Header(r, consumers.HeaderError), Group: schemas.Header(r, consumers.HeaderConsumerGroup),
+		Kind:          schemas.Header(r, consumers.HeaderErrorKind),
 		OriginalTopic: schemas.Header(r, consumers.HeaderOriginalTopic), OriginalPartition: -1, OriginalOffset: -1}
 	d.FailedAt, _ = time.Parse(time.RFC3339Nano, schemas.Header(r, consumers.HeaderFailedAt))
 	if p, err := strconv.ParseInt(schemas.Header(r, consumers.HeaderOriginalPartition), 10, 32); err == nil {
@@ -109,9 +111,9 @@ func (d deadLetter) self() string {
 
 // deadLetterFilter chooses dead letters; the zero filter chooses all.
 type deadLetterFilter struct {
-	group, reason, topic, since, until string
-	at                                 atList
-	from, to                           time.Time
+	group, kind, reason, topic, since, until string
+	at                                       atList
+	from, to                                 time.Time
 }
 
 // atList is the repeatable --at flag.
@@ -122,6 +124,7 @@ func (a *atList) Set(v string) error { *a = append(*a, v); return nil }
 
 func (f *deadLetterFilter) flags(fs *flag.FlagSet) {
 	fs.StringVar(&f.group, "group", "", "only dead letters of this consumer `group`")
+	fs.StringVar(&f.kind, "kind", "", "only dead letters of this error `kind` (exact), e.g. undecodable or rejected; dead letters without an error-kind header never match")
 	fs.StringVar(&f.reason, "reason", "", "only dead letters whose error contains this `text` (case-insensitive), e.g. \"wire format\"")
 	fs.StringVar(&f.topic, "topic", "", "only dead letters read from this original `topic`")
 	fs.StringVar(&f.since, "since", "", "only dead letters that failed at or after this RFC3339 `time`")
@@ -152,12 +155,13 @@ func (f *deadLetterFilter) parse() error {
 }
 
 func (f *deadLetterFilter) empty() bool {
-	return f.group == "" && f.reason == "" && f.topic == "" && f.from.IsZero() && f.to.IsZero() && len(f.at) == 0
+	return f.group == "" && f.kind == "" && f.reason == "" && f.topic == "" && f.from.IsZero() && f.to.IsZero() && len(f.at) == 0
 }
 
 func (f *deadLetterFilter) match(d deadLetter) bool {
 	switch {
 	case f.group != "" && d.Group != f.group,
+		f.kind != "" && d.Kind != f.kind,
 		f.reason != "" && !strings.Contains(strings.ToLower(d.Error), strings.ToLower(f.reason)),
 		f.topic != "" && d.OriginalTopic != f.topic,
 		!f.from.IsZero() && d.FailedAt.Before(f.from),
@@ -265,7 +269,7 @@ func listDeadLetters(ctx context.Context, cfg *config.Config, letters []deadLett
 		enc.SetEscapeHTML(false)
 		for _, d := range letters {
 			line := tailLine(ctx, reg, d.rec)
-			line["dead_letter"] = map[string]any{"error": d.Error, "group": d.Group, "failed_at": d.FailedAt.UTC().Format(time.RFC3339Nano),
+			line["dead_letter"] = map[string]any{"error": d.Error, "kind": d.Kind, "group": d.Group, "failed_at": d.FailedAt.UTC().Format(time.RFC3339Nano),
 				"original_topic": d.OriginalTopic, "original_partition": d.OriginalPartition, "original_offset": d.OriginalOffset}
 			if err := enc.Encode(line); err != nil {
 				return err
@@ -274,14 +278,18 @@ func listDeadLetters(ctx context.Context, cfg *config.Config, letters []deadLett
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FAILED AT\tGROUP\tORIGINAL (TOPIC/PARTITION/OFFSET)\tEVENT ID\tERROR")
+	fmt.Fprintln(tw, "FAILED AT\tGROUP\tORIGINAL (TOPIC/PARTITION/OFFSET)\tEVENT ID\tKIND\tERROR")
 	for _, d := range letters {
 		msg := d.Error
 		if len(msg) > 120 {
 			msg = msg[:117] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.FailedAt.UTC().Format(time.RFC3339), d.Group, d.origin(),
-			schemas.Header(d.rec, schemas.HeaderEventID), msg)
+		kind := d.Kind
+		if kind == "" {
+			kind = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.FailedAt.UTC().Format(time.RFC3339), d.Group, d.origin(),
+			schemas.Header(d.rec, schemas.HeaderEventID), kind, msg)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "%d dead letters\n", len(letters))
@@ -291,7 +299,7 @@ func listDeadLetters(ctx context.Context, cfg *config.Config, letters []deadLett
 // errorHeaders are the headers a dead letter adds; a redriven copy drops
 // them so it carries the original record's headers only.
 var errorHeaders = map[string]bool{
-	consumers.HeaderError: true, consumers.HeaderFailedAt: true, consumers.HeaderConsumerGroup: true,
+	consumers.HeaderError: true, consumers.HeaderErrorKind: true, consumers.HeaderFailedAt: true, consumers.HeaderConsumerGroup: true,
 	consumers.HeaderOriginalTopic: true, consumers.HeaderOriginalPartition: true, consumers.HeaderOriginalOffset: true,
 	HeaderRedrivenFrom: true,
 }

@@ -18,7 +18,8 @@ import (
 )
 
 // deadLetterFixture writes three dead letters: two Avro decisions that
-// dedupe and klaviyo failed on, an hour apart, and a value that is not Avro.
+// klaviyo rejected, half an hour apart (dec-2 written before dead letters
+// had an error-kind header), and a value that dedupe found undecodable.
 type deadLetterFixture struct {
 	env            *testkit.Env
 	raw, deduped   string
@@ -40,9 +41,9 @@ func newDeadLetterFixture(t *testing.T) *deadLetterFixture {
 	bad := &kgo.Record{Topic: f.raw, Partition: 0, Offset: 3, Key: []byte("k"), Value: []byte("not avro"),
 		Headers: []kgo.RecordHeader{{Key: schemas.HeaderEventID, Value: []byte("bad-1")}}}
 	env.Produce(t,
-		consumers.DeadLetterRecord(dl, "hookbridge-klaviyo", first, errors.New("klaviyo: 400 invalid email"), f.decodeFailedAt.Add(-time.Hour)),
+		consumers.DeadLetterRecord(dl, "hookbridge-klaviyo", first, consumers.WithKind("rejected", errors.New("klaviyo: 400 invalid email")), f.decodeFailedAt.Add(-time.Hour)),
 		consumers.DeadLetterRecord(dl, "hookbridge-klaviyo", second, errors.New("klaviyo: 400 invalid email"), f.decodeFailedAt.Add(-30*time.Minute)),
-		consumers.DeadLetterRecord(dl, "hookbridge-dedupe", bad, errors.New("dedupe: value of 8 bytes is not in the Confluent wire format"), f.decodeFailedAt),
+		consumers.DeadLetterRecord(dl, "hookbridge-dedupe", bad, consumers.WithKind("undecodable", errors.New("dedupe: value of 8 bytes is not in the Confluent wire format")), f.decodeFailedAt),
 	)
 	return f
 }
@@ -51,6 +52,7 @@ type deadLetterLine struct {
 	tailLineJSON
 	DeadLetter struct {
 		Error             string `json:"error"`
+		Kind              string `json:"kind"`
 		Group             string `json:"group"`
 		FailedAt          string `json:"failed_at"`
 		OriginalTopic     string `json:"original_topic"`
@@ -106,8 +108,11 @@ func TestDeadLettersListDecodesAndFilters(t *testing.T) {
 		t.Errorf("dec-1 value not decoded through the registry: %s (%v)", first.Value, err)
 	}
 	if d := first.DeadLetter; d.Group != "hookbridge-klaviyo" || d.OriginalTopic != f.deduped || d.OriginalPartition != 2 ||
-		d.OriginalOffset != 40 || d.Error != "klaviyo: 400 invalid email" || d.FailedAt != "2026-05-01T09:00:00Z" {
+		d.OriginalOffset != 40 || d.Error != "klaviyo: 400 invalid email" || d.Kind != "rejected" || d.FailedAt != "2026-05-01T09:00:00Z" {
 		t.Errorf("dec-1 error headers: %+v", d)
+	}
+	if k := byID["dec-2"].DeadLetter.Kind; k != "" {
+		t.Errorf("dec-2, written without an error-kind header, lists kind %q", k)
 	}
 	if bad := byID["bad-1"]; string(bad.Value) != `"not avro"` {
 		t.Errorf("a value that is not Avro prints as text: %s", bad.Value)
@@ -118,6 +123,11 @@ func TestDeadLettersListDecodesAndFilters(t *testing.T) {
 	}{
 		{[]string{"--group", "hookbridge-dedupe"}, "bad-1"},
 		{[]string{"--reason", "WIRE FORMAT"}, "bad-1"},
+		{[]string{"--reason", "invalid email"}, "dec-1,dec-2"},
+		// dec-2 has no error-kind header: --kind never matches it.
+		{[]string{"--kind", "rejected"}, "dec-1"},
+		{[]string{"--kind", "undecodable"}, "bad-1"},
+		{[]string{"--kind", "reject"}, ""},
 		{[]string{"--topic", f.deduped}, "dec-1,dec-2"},
 		{[]string{"--since", "2026-05-01T09:15:00Z", "--until", "2026-05-01T10:00:00Z"}, "dec-2"},
 		{[]string{"--at", f.deduped + "/2/40"}, "dec-1"},
@@ -127,7 +137,8 @@ func TestDeadLettersListDecodesAndFilters(t *testing.T) {
 		}
 	}
 	table, _, err := runCmd(t, 30*time.Second, cmdDeadLetters, "list")
-	if err != nil || !strings.Contains(table, "3 dead letters") || !strings.Contains(table, f.deduped+"/2/40") {
+	if err != nil || !strings.Contains(table, "3 dead letters") || !strings.Contains(table, f.deduped+"/2/40") ||
+		!strings.Contains(table, "KIND") || !strings.Contains(table, "undecodable") {
 		t.Errorf("list table (%v):\n%s", err, table)
 	}
 }
@@ -177,6 +188,27 @@ func TestDeadLettersRedriveOnceWithDryRunFirst(t *testing.T) {
 		if got, want := schemas.Header(c, HeaderRedrivenFrom), deadLetterOf(dl).self(); got != want {
 			t.Errorf("copy of %s: redriven-from %q, want %q", id, got, want)
 		}
+	}
+}
+
+// redrive --kind copies the dead letters of that kind only: not those of
+// other kinds, nor those written without an error-kind header, whatever
+// their error says.
+func TestDeadLettersRedriveByKind(t *testing.T) {
+	f := newDeadLetterFixture(t)
+	out, _, err := runCmd(t, 30*time.Second, cmdDeadLetters, "redrive", "--kind", "rejected")
+	if err != nil || !strings.Contains(out, "1 of 1 dead letters redriven") {
+		t.Fatalf("redrive --kind rejected (%v):\n%s", err, out)
+	}
+	copies := f.env.ReadAll(t, f.deduped)
+	if len(copies) != 1 || schemas.Header(copies[0], schemas.HeaderEventID) != "dec-1" {
+		t.Fatalf("%s holds %d records after redrive --kind rejected, want dec-1 alone", f.deduped, len(copies))
+	}
+	if k := schemas.Header(copies[0], consumers.HeaderErrorKind); k != "" {
+		t.Errorf("the copy still carries error-kind %q", k)
+	}
+	if got := f.env.ReadAll(t, f.raw); len(got) != 0 {
+		t.Errorf("redrive --kind rejected copied %d undecodable dead letters to %s", len(got), f.raw)
 	}
 }
 

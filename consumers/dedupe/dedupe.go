@@ -111,6 +111,12 @@ func Run(ctx context.Context, opts consumers.Options, c Config) error {
 		assigned: make(map[tp]uint64),
 		states:   make(map[tp]*partState),
 	}
+	if err := d.checkAllPartitions(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return err
+	}
 	sess, err := kgo.NewGroupTransactSession(append(opts.ClientOpts(),
 		append(opts.GroupOpts(c.Group, c.Topics, base.Start),
 			kgo.TransactionalID(c.TransactionalID),
@@ -231,6 +237,9 @@ func (d *deduper) state(ctx context.Context, t tp) (*partState, error) {
 	d.mu.Unlock()
 	if st != nil || !ok {
 		return st, nil
+	}
+	if err := d.checkAssigned(ctx, t.topic); err != nil {
+		return nil, err
 	}
 	seen := newSeenSet(d.c.Window.Milliseconds(), d.c.MaxIDsPerPartition)
 	if err := restore(ctx, d.opts.Kafka, d.Log, d.c.Changelog(t.topic), t.partition, seen); err != nil {

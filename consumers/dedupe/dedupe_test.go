@@ -218,6 +218,9 @@ func TestDedupeDeadLettersRecordsWithoutADecodableID(t *testing.T) {
 				t.Errorf("dead letter %q lacks header %s", dl.Value, h)
 			}
 		}
+		if got := schemas.Header(dl, consumers.HeaderErrorKind); got != kindUndecodable {
+			t.Errorf("dead letter %q has error-kind %q, want %s", dl.Value, got, kindUndecodable)
+		}
 		if schemas.Header(dl, consumers.HeaderConsumerGroup) != c.Group || schemas.Header(dl, consumers.HeaderOriginalTopic) != topic {
 			t.Errorf("dead letter headers %v name the wrong group or topic", dl.Headers)
 		}

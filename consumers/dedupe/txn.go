@@ -11,6 +11,10 @@ import (
 	"github.com/hookbridge/hookbridge/consumers"
 )
 
+// kindUndecodable is the kind of dedupe's dead letters: a record without
+// an event id it can read.
+const kindUndecodable = "undecodable"
+
 // batch is one partition's share of a poll.
 type batch struct {
 	t    tp
@@ -83,7 +87,7 @@ func (d *deduper) transact(ctx context.Context, sess *kgo.GroupTransactSession, 
 			c.in++
 			id, err := eventID(tctx, d.c.Schemas, rec)
 			if err != nil {
-				dl := consumers.DeadLetterRecord(d.opts.DeadLetterTopic, d.c.Group, rec, err, now)
+				dl := consumers.DeadLetterRecord(d.opts.DeadLetterTopic, d.c.Group, rec, consumers.WithKind(kindUndecodable, err), now)
 				dl.Partition = rec.Partition
 				sess.Produce(tctx, dl, promise)
 				c.dead++
@@ -162,7 +166,7 @@ func (d *deduper) transact(ctx context.Context, sess *kgo.GroupTransactSession, 
 	for topic, c := range perTopic {
 		d.Metrics.Processed(topic, c.in)
 		if c.dead > 0 {
-			d.Metrics.Failed(topic, "undecodable", c.dead)
+			d.Metrics.Failed(topic, kindUndecodable, c.dead)
 		}
 		d.dm.duplicates.WithLabelValues(topic).Add(float64(c.dups))
 	}

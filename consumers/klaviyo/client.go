@@ -72,6 +72,16 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
+// Codes returns the code of each of Klaviyo's errors, without the detail
+// (which may quote an email), for logs at info level.
+func (e *APIError) Codes() []string {
+	codes := make([]string, len(e.Errors))
+	for i, o := range e.Errors {
+		codes[i] = o.Code
+	}
+	return codes
+}
+
 // Unwrap lets errors.Is(err, ErrUnauthorized) find refused keys.
 func (e *APIError) Unwrap() error {
 	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {

@@ -257,7 +257,7 @@ func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]re
 		*rejected = append(*rejected, rejection{batch[0].rec, err})
 		return nil
 	case len(batch) < p.o.IsolateBelow:
-		p.log.Info("klaviyo rejected a batch; sending its events one by one", "events", len(batch), "err", err)
+		p.logRejection("klaviyo rejected a batch; sending its events one by one", len(batch), apiErr)
 		for i := range batch {
 			if err := p.deliver(ctx, batch[i:i+1], rejected); err != nil {
 				return err
@@ -265,13 +265,21 @@ func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]re
 		}
 		return nil
 	default:
-		p.log.Info("klaviyo rejected a batch; splitting it", "events", len(batch), "err", err)
+		p.logRejection("klaviyo rejected a batch; splitting it", len(batch), apiErr)
 		half := len(batch) / 2
 		if err := p.deliver(ctx, batch[:half], rejected); err != nil {
 			return err
 		}
 		return p.deliver(ctx, batch[half:], rejected)
 	}
+}
+
+// logRejection logs a rejected batch with Klaviyo's status and error codes
+// at info, and the whole answer only at debug: its detail may quote an
+// email, and info-level logs hold no personal data.
+func (p *Processor) logRejection(msg string, events int, apiErr *APIError) {
+	p.log.Info(msg, "events", events, "status", apiErr.Status, "codes", apiErr.Codes())
+	p.log.Debug("klaviyo rejection detail", "err", apiErr)
 }
 
 // deadLetter hands rec to the runner's dead-letter path, which counts and

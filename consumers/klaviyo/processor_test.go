@@ -139,6 +139,44 @@ func TestProcessorDeadLettersOnlyRejectedEvents(t *testing.T) {
 	}
 }
 
+// Klaviyo's error detail quotes the email it refused: it may be logged at
+// debug only, while the info lines about the rejected batch keep the
+// status and codes.
+func TestProcessorLogsKlaviyoErrorDetailAtDebugOnly(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	good := decisions("g", 20)
+	email := "ada.private@nodot"
+	all := append(append(append([]schemas.Event{}, good[:10]...), decision("bad-email", email, "cart_abandonment")), good[10:]...)
+	if err := p.Process(ctx, h.records(all...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.deadLetters()) != 1 {
+		t.Fatalf("%d dead letters, want the one with the bad email", len(h.deadLetters()))
+	}
+	var debug, rejected bool
+	for line := range strings.Lines(h.logs.String()) {
+		switch {
+		case strings.Contains(line, "level=DEBUG"):
+			debug = debug || strings.Contains(line, email)
+		case strings.Contains(line, email):
+			t.Errorf("the email is logged above debug level: %s", line)
+		case strings.Contains(line, "klaviyo rejected a batch"):
+			rejected = true
+			if !strings.Contains(line, "status=400") || !strings.Contains(line, "codes=") {
+				t.Errorf("the rejection's info line lacks the status or codes: %s", line)
+			}
+		}
+	}
+	if !rejected || !debug {
+		t.Errorf("want the rejection at info (seen: %v) and its detail at debug (seen: %v)", rejected, debug)
+	}
+}
+
 // An event without an email is never sent, and counted by reason.
 func TestProcessorSkipsEventsWithoutEmail(t *testing.T) {
 	h := newHarness(t, harnessOptions{})

@@ -67,17 +67,17 @@ func Apply(ctx context.Context, adm *kadm.Client, replication int16, specs []Spe
 	for i, s := range specs {
 		names[i] = s.Name
 	}
-	existing, err := adm.ListTopics(ctx, names...)
+	existing, err := Partitions(ctx, adm, names...)
 	if err != nil {
-		return nil, fmt.Errorf("topics: listing: %w", err)
+		return nil, err
 	}
 	var results []Result
 	for _, s := range specs {
-		if d, ok := existing[s.Name]; ok && d.Err == nil {
+		if n, ok := existing[s.Name]; ok {
 			if err := alter(ctx, adm, s); err != nil {
 				return results, err
 			}
-			results = append(results, Result{Topic: s.Name, Partitions: int32(len(d.Partitions))})
+			results = append(results, Result{Topic: s.Name, Partitions: n})
 			continue
 		}
 		resp, err := adm.CreateTopic(ctx, s.Partitions, replication, s.Configs, s.Name)
@@ -90,6 +90,22 @@ func Apply(ctx context.Context, adm *kadm.Client, replication int16, specs []Spe
 		results = append(results, Result{Topic: s.Name, Created: err == nil, Partitions: s.Partitions})
 	}
 	return results, nil
+}
+
+// Partitions returns the partition count of each topic of names that
+// exists; a name the map lacks has no topic.
+func Partitions(ctx context.Context, adm *kadm.Client, names ...string) (map[string]int32, error) {
+	described, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("topics: describing %v: %w", names, err)
+	}
+	out := make(map[string]int32, len(described))
+	for name, d := range described {
+		if d.Err == nil {
+			out[name] = int32(len(d.Partitions))
+		}
+	}
+	return out, nil
 }
 
 func alter(ctx context.Context, adm *kadm.Client, s Spec) error {

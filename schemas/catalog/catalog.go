@@ -92,6 +92,7 @@ func writeHeaders(b *bytes.Buffer) {
 		{schemas.HeaderReceivedAt, "every record", "when hookbridge received the webhook, RFC 3339 UTC with milliseconds"},
 		{schemas.HeaderSvixID, "records from Svix", "Svix's message id"},
 		{consumers.HeaderError, "dead letters", "why the consumer gave up on the record"},
+		{consumers.HeaderErrorKind, "dead letters", "the kind of failure, one word: undecodable, unmappable, unencodable, rejected, unconvertible; absent on dead letters written before it existed"},
 		{consumers.HeaderFailedAt, "dead letters", "when, RFC 3339 UTC"},
 		{consumers.HeaderConsumerGroup, "dead letters", "the consumer group that failed"},
 		{consumers.HeaderOriginalTopic, "dead letters", "where the record was read"},

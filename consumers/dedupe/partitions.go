@@ -1,0 +1,88 @@
+package dedupe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookbridge/hookbridge/consumers"
+	"github.com/hookbridge/hookbridge/internal/topics"
+)
+
+// errLayout marks a changelog or deduped topic with fewer partitions than
+// its raw topic: retrying cannot fix it, an operator must.
+var errLayout = errors.New("dedupe: partition counts do not match")
+
+// checkAllPartitions checks every raw topic's layout before the group
+// consumes anything, retrying while Kafka cannot be asked.
+func (d *deduper) checkAllPartitions(ctx context.Context) error {
+	cl, err := kgo.NewClient(d.opts.Kafka...)
+	if err != nil {
+		return fmt.Errorf("dedupe: checking partition counts: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	delay := func(attempt int) time.Duration { return min(time.Second<<min(attempt, 5), 30*time.Second) }
+	return consumers.Retry(ctx, d.Log, "dedupe: checking partition counts", delay,
+		func(err error) bool { return !errors.Is(err, errLayout) },
+		func() error {
+			for _, raw := range d.c.Topics {
+				if err := d.checkPartitions(ctx, adm, raw); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+}
+
+// checkAssigned checks the layout of raw before a partition of it is
+// restored: partitions added to raw while dedupe runs stop it before any of
+// their records is processed.
+func (d *deduper) checkAssigned(ctx context.Context, raw string) error {
+	cl, err := kgo.NewClient(d.opts.Kafka...)
+	if err != nil {
+		return fmt.Errorf("dedupe: checking partition counts: %w", err)
+	}
+	defer cl.Close()
+	return d.checkPartitions(ctx, kadm.NewClient(cl), raw)
+}
+
+// checkPartitions refuses raw unless its changelog and deduped topics have
+// at least its partitions. Partition p of the changelog must hold raw
+// partition p's ids: were they written to changelog partition p mod a
+// smaller count, adding changelog partitions later would make a restore
+// look for them elsewhere and emit their copies again. A raw topic that
+// does not exist yet has nothing to check.
+func (d *deduper) checkPartitions(ctx context.Context, adm *kadm.Client, raw string) error {
+	changelog, output := d.c.Changelog(raw), d.c.Output(raw)
+	have, err := topics.Partitions(ctx, adm, raw, changelog, output)
+	if err != nil {
+		return fmt.Errorf("dedupe: checking partition counts: %w", err)
+	}
+	want, ok := have[raw]
+	if !ok {
+		return nil
+	}
+	var short []string
+	for _, name := range []string{changelog, output} {
+		n, ok := have[name]
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: raw topic %s exists but %s does not: create it with `hookbridge topics apply`", errLayout, raw, name)
+		case n < want:
+			short = append(short, fmt.Sprintf("%s has %d", name, n))
+		}
+	}
+	if short == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: raw topic %s has %d partitions but %s; dedupe keeps partition p's ids in changelog partition p, "+
+		"so add partitions to the changelog and then to the deduped topic, up to %d each "+
+		"(`kafka-topics.sh --alter --topic %s --partitions %d`, then the same for %s; `topics apply` never changes partition counts), and start dedupe again",
+		errLayout, raw, want, strings.Join(short, " and "), want, changelog, want, output)
+}
