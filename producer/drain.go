@@ -180,8 +180,8 @@ func (s *Server) spooledRecords(e *spoolEntry) ([]*kgo.Record, error) {
 		return nil, &permanentError{quarantineEncoding, err}
 	}
 	for _, rec := range recs {
-		if size, limit := recordBytes(rec), int64(s.opts.Receiver.MaxRecordBytes); size > limit {
-			return nil, &permanentError{quarantineTooLarge, &tooLargeError{size: size, limit: limit}}
+		if err := s.checkFits(rec.Topic, recordBytes(rec)); err != nil {
+			return nil, &permanentError{quarantineTooLarge, err}
 		}
 	}
 	return recs, nil

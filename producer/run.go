@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/internal/config"
@@ -82,5 +83,5 @@ func KafkaOptions(cfg *config.Config) (Options, *kgo.Client, error) {
 		return Options{}, nil, fmt.Errorf("kafka client: %w", err)
 	}
 	return Options{Receiver: cfg.Receiver, Topics: cfg.Topics, Schemas: schemas.NewRegistry(src),
-		Publisher: KafkaPublisher{Client: cl}, Kafka: cl}, cl, nil
+		Publisher: KafkaPublisher{Client: cl}, Kafka: cl, Admin: kadm.NewClient(cl)}, cl, nil
 }

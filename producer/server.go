@@ -25,6 +25,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 
@@ -46,7 +47,11 @@ type Options struct {
 	Spool *Spool
 	// Kafka is pinged for readiness and to spool at once while it is away;
 	// nil means always reachable.
-	Kafka  Pinger
+	Kafka Pinger
+	// Admin reads the topics' real max.message.bytes (on the Kafka
+	// client's own connections) when Kafka is reached; nil means only
+	// receiver.max_record_bytes bounds a record.
+	Admin  *kadm.Client
 	Logger *slog.Logger
 	// Metrics registers the receiver's metrics; Gatherer serves /metrics.
 	Metrics  prometheus.Registerer
@@ -70,6 +75,7 @@ type Server struct {
 	// kafkaErr is why Kafka was unreachable at the last check, nil if it was
 	// reachable.
 	kafkaErr atomic.Pointer[error]
+	limits   topicLimits
 }
 
 // source is one webhook route and how to handle what arrives on it; the
