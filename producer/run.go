@@ -28,9 +28,11 @@ type RunOptions struct {
 
 // Run is a receiver process, as `hookbridge serve` and `dev` run it: it
 // connects to Kafka and the registry, opens the spool and serves webhooks
-// on the listener until ctx ends, then finishes in-flight requests,
-// flushes the producer and closes the spool: everything acknowledged is in
-// Kafka or fsynced in the spool when it returns.
+// on the listener until ctx ends, then finishes in-flight requests, drains
+// the spool while Kafka is reachable (for up to
+// receiver.spool.shutdown_drain_timeout), flushes the producer and closes
+// the spool: everything acknowledged is in Kafka or fsynced in the spool
+// when it returns.
 func Run(ctx context.Context, ro RunOptions) error {
 	cfg := ro.Config
 	if err := cfg.Receiver.CheckRecordLimits(cfg.Topics); err != nil {

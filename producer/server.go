@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -189,10 +190,11 @@ func (s *Server) routes() {
 func (s *Server) App() *fiber.App { return s.app }
 
 // Serve serves on ln until ctx ends, then stops accepting, lets in-flight
-// requests finish (each is acknowledged, spooled or refused), and returns.
+// requests finish (each is acknowledged, spooled or refused), drains the
+// spool while Kafka is reachable (drainAtShutdown), and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bctx, stopBackground := context.WithCancel(ctx)
-	wait := s.background(bctx)
+	wait := sync.OnceFunc(s.background(bctx))
 	defer func() { stopBackground(); wait() }()
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
@@ -207,7 +209,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.app.ShutdownWithContext(sctx); err != nil {
 		return fmt.Errorf("receiver shutdown: %w", err)
 	}
-	return <-errc
+	err := <-errc
+	wait() // the drainer has stopped: the spool is the shutdown drain's alone
+	s.drainAtShutdown()
+	return err
 }
 
 // handler runs route → verify → map → encode → produce → ack for src.
