@@ -60,15 +60,15 @@ func TestRecordThatCannotFitGets413(t *testing.T) {
 }
 
 // A topic whose max.message.bytes is below receiver.max_record_bytes (say,
-// created by hand) answers MESSAGE_TOO_LARGE: that is a 413 too, for a
-// source that retries (a 503 would be retried forever) and for one that
-// spools.
+// lowered by hand after the receiver last read it) answers
+// MESSAGE_TOO_LARGE: that is a 413 too, for a source that retries (a 503
+// would be retried forever) and for one that spools.
 func TestBrokerMessageTooLargeGets413(t *testing.T) {
 	env := testkit.Start(t)
 	const topicLimit = 200 << 10
-	env.SetMaxMessageBytes(t, topicLimit, env.Config.Topics.Pique(), env.Config.Topics.ProductAgents())
 	fr := newRig(t, rigOptions{spool: true, env: env})
-	fr.waitReady(t, http.StatusOK)
+	fr.waitReady(t, http.StatusOK) // the receiver has read the topics' limits
+	env.SetMaxMessageBytes(t, topicLimit, env.Config.Topics.Pique(), env.Config.Topics.ProductAgents())
 	// The body is in the record twice, and a codec may find the second
 	// copy; the first alone is over the topic's limit at any codec's best.
 	big := incompressible(2 * topicLimit)
