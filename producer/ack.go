@@ -136,36 +136,35 @@ func (s *Server) publishWithin(src *source, d *delivery, ms []mapped, recs []*kg
 }
 
 // fitRecords encodes every record of a webhook, all or nothing, and
-// refuses the webhook when one of them can never be produced. While the
-// schemas are not registered it measures the Avro encodings without them
-// and returns no records.
+// refuses the webhook when one of them can never be produced (checkFits).
+// While the schemas are not registered it measures the Avro encodings
+// without them and returns no records.
 func (s *Server) fitRecords(d *delivery, ms []mapped) ([]*kgo.Record, error) {
-	limit := int64(s.opts.Receiver.MaxRecordBytes)
 	recs := make([]*kgo.Record, 0, len(ms))
 	for _, m := range ms {
 		rec, err := record(s.opts.Schemas, d, m)
 		if errors.Is(err, schemas.ErrNotRegistered) {
-			return nil, s.fitUnregistered(d, ms, limit)
+			return nil, s.fitUnregistered(d, ms)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if size := recordBytes(rec); size > limit {
-			return nil, &tooLargeError{size: size, limit: limit}
+		if err := s.checkFits(m.topic, recordBytes(rec)); err != nil {
+			return nil, err
 		}
 		recs = append(recs, rec)
 	}
 	return recs, nil
 }
 
-func (s *Server) fitUnregistered(d *delivery, ms []mapped, limit int64) error {
+func (s *Server) fitUnregistered(d *delivery, ms []mapped) error {
 	for _, m := range ms {
 		size, err := unregisteredSize(d, m)
 		if err != nil {
 			return err
 		}
-		if size > limit {
-			return &tooLargeError{size: size, limit: limit}
+		if err := s.checkFits(m.topic, size); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/health"
@@ -165,7 +162,7 @@ func TestSIGKILLMidLoadLosesNothing(t *testing.T) {
 	// The broker refuses every produce (it stays reachable, so the
 	// drainer keeps trying and failing): Product Agents piles up in the
 	// spool, Pique gets 503.
-	refuse := env.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
+	refuse := refuseProduce(env.Cluster)
 	testkit.Eventually(t, 30*time.Second, "the spool holds 100 webhooks", func() bool {
 		n, _ := spoolEntries(t, first.url)
 		return n >= 100

@@ -180,8 +180,8 @@ func (s *Server) spooledRecords(e *spoolEntry) ([]*kgo.Record, error) {
 		return nil, &permanentError{quarantineEncoding, err}
 	}
 	for _, rec := range recs {
-		if size, limit := recordBytes(rec), int64(s.opts.Receiver.MaxRecordBytes); size > limit {
-			return nil, &permanentError{quarantineTooLarge, &tooLargeError{size: size, limit: limit}}
+		if err := s.checkFits(rec.Topic, recordBytes(rec)); err != nil {
+			return nil, &permanentError{quarantineTooLarge, err}
 		}
 	}
 	return recs, nil
@@ -253,4 +253,45 @@ func (s *Server) source(name string) *source {
 		}
 	}
 	return nil
+}
+
+// drainAtShutdown keeps draining the spool once a stopping receiver has
+// finished its requests, while Kafka is reachable, until the spool is empty
+// or receiver.spool.shutdown_drain_timeout passes: a pod removed on
+// scale-in keeps its spool volume, and what it holds waits until that pod
+// runs again. Whatever is left stays in the spool, in order.
+func (s *Server) drainAtShutdown() {
+	sp := s.opts.Spool
+	if sp == nil || sp.Len() == 0 {
+		return
+	}
+	bound := s.opts.Receiver.Spool.ShutdownDrainTimeout
+	if !s.kafkaUp() {
+		s.log.Warn("spool not empty at shutdown and Kafka is away: its webhooks drain when a receiver runs on this spool again",
+			"entries", sp.Len())
+		return
+	}
+	start, before := time.Now(), sp.Len()
+	s.log.Info("draining the spool before exiting", "entries", before, "timeout", bound.String())
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	var lastErr error
+	for sp.Len() > 0 && ctx.Err() == nil {
+		n, err := s.drainOnce(ctx)
+		if err != nil {
+			lastErr = err
+		}
+		if n == 0 {
+			select { // no progress (Kafka refuses or is gone): do not spin
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	if left := sp.Len(); left > 0 {
+		s.log.Warn("spool not empty at shutdown: its webhooks drain when a receiver runs on this spool again",
+			"entries", left, "drained", before-left, "after", time.Since(start).Round(time.Millisecond).String(), "err", lastErr)
+		return
+	}
+	s.log.Info("spool drained before exiting", "drained", before, "after", time.Since(start).Round(time.Millisecond).String())
 }

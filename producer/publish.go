@@ -57,10 +57,17 @@ func recordBytes(rec *kgo.Record) int64 {
 	return n
 }
 
-// tooLargeError is a webhook whose record can never be produced.
-type tooLargeError struct{ size, limit int64 }
+// tooLargeError is a webhook whose record can never be produced; topic
+// is set when the limit is that topic's max.message.bytes.
+type tooLargeError struct {
+	size, limit int64
+	topic       string
+}
 
 func (e *tooLargeError) Error() string {
+	if e.topic != "" {
+		return fmt.Sprintf("the webhook makes a %d-byte Kafka record (typed fields plus raw_json), over the %d-byte limit of topic %s (its max.message.bytes less batch framing)", e.size, e.limit, e.topic)
+	}
 	return fmt.Sprintf("the webhook makes a %d-byte Kafka record (typed fields plus raw_json), over the %d-byte limit (receiver.max_record_bytes)", e.size, e.limit)
 }
 

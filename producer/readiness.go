@@ -60,6 +60,11 @@ func (s *Server) watchKafka(ctx context.Context) {
 				s.log.Warn("kafka is unreachable", "err", err)
 			}
 		} else {
+			if s.recordLimitsDue(was != nil) {
+				// Before Kafka counts as reachable, so a ready receiver
+				// measures records against the topics' real limits.
+				s.refreshRecordLimits(ctx)
+			}
 			s.kafkaErr.Store(nil)
 			if was != nil && !first {
 				s.log.Info("kafka is reachable again")

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,15 +60,15 @@ func TestRecordThatCannotFitGets413(t *testing.T) {
 }
 
 // A topic whose max.message.bytes is below receiver.max_record_bytes (say,
-// created by hand) answers MESSAGE_TOO_LARGE: that is a 413 too, for a
-// source that retries (a 503 would be retried forever) and for one that
-// spools.
+// lowered by hand after the receiver last read it) answers
+// MESSAGE_TOO_LARGE: that is a 413 too, for a source that retries (a 503
+// would be retried forever) and for one that spools.
 func TestBrokerMessageTooLargeGets413(t *testing.T) {
 	env := testkit.Start(t)
 	const topicLimit = 200 << 10
-	env.SetMaxMessageBytes(t, topicLimit, env.Config.Topics.Pique(), env.Config.Topics.ProductAgents())
 	fr := newRig(t, rigOptions{spool: true, env: env})
-	fr.waitReady(t, http.StatusOK)
+	fr.waitReady(t, http.StatusOK) // the receiver has read the topics' limits
+	env.SetMaxMessageBytes(t, topicLimit, env.Config.Topics.Pique(), env.Config.Topics.ProductAgents())
 	// The body is in the record twice, and a codec may find the second
 	// copy; the first alone is over the topic's limit at any codec's best.
 	big := incompressible(2 * topicLimit)
@@ -140,6 +141,51 @@ func TestRecordSizeIsKnownWithoutTheRegistry(t *testing.T) {
 		recs, err := s.fitRecords(d, []mapped{m})
 		if recs != nil || tooLarge(err) == fits || (fits && err != nil) {
 			t.Errorf("%d-byte body: record %v, error %v; want fits=%v and no record yet", len(body), recs != nil, err, fits)
+		}
+	}
+}
+
+// A topic whose max.message.bytes is below what the receiver is configured
+// for (created by hand with Kafka's 1 MiB default, say) is known to the
+// receiver once it reached Kafka: while Kafka is away a webhook over the
+// topic's real limit is 413, not a 202 the drainer could only quarantine.
+func TestRecordOverTopicsRealLimitGets413WhileKafkaIsAway(t *testing.T) {
+	env := testkit.Start(t)
+	const topicLimit = 200 << 10
+	topic := env.Config.Topics.ProductAgents()
+	env.SetMaxMessageBytes(t, topicLimit, topic)
+	fr := newRig(t, rigOptions{spool: true, env: env})
+	fr.waitReady(t, http.StatusOK)
+	end := outage(fr.env.Cluster)
+	testkit.Eventually(t, 20*time.Second, "/readyz reports Kafka unreachable", func() bool { return readyCode(fr.url) == http.StatusServiceUnavailable })
+
+	big := []byte(`{"event":{"id":"over-topic-limit"},"content":{"body":"` + strings.Repeat("x", topicLimit) + `"}}`)
+	resp := fr.postAgents(t, big)
+	if msg, _ := resp.body["error"].(string); resp.code != http.StatusRequestEntityTooLarge || !strings.Contains(msg, "max.message.bytes") || !strings.Contains(msg, topic) {
+		t.Errorf("over the topic's limit: status %d %v, want 413 naming %s's max.message.bytes", resp.code, resp.body, topic)
+	}
+	if fr.spool.Len() != 0 {
+		t.Errorf("spool holds %d entries, want none", fr.spool.Len())
+	}
+	small, _ := sample.NewGenerator(3).ProductAgents(time.Now())
+	if resp := fr.postAgents(t, small); resp.code != http.StatusAccepted {
+		t.Errorf("a webhook within the topic's limit: status %d %v, want 202", resp.code, resp.body)
+	}
+	end() // the limits are read again when Kafka is back: still one warning
+	fr.waitDrained(t)
+	var warnings []string
+	for line := range strings.Lines(fr.logs.String()) {
+		if strings.Contains(line, "below what the receiver is configured for") && strings.Contains(line, "topic="+topic+" ") {
+			warnings = append(warnings, line)
+		}
+	}
+	want := []string{"topics apply", "max_message_bytes=" + strconv.Itoa(topicLimit), "receiver_max_record_bytes=" + strconv.Itoa(int(env.Config.Receiver.MaxRecordBytes))}
+	if len(warnings) != 1 {
+		t.Fatalf("want one warning naming %s, got %q", topic, warnings)
+	}
+	for _, w := range want {
+		if !strings.Contains(warnings[0], w) {
+			t.Errorf("the warning does not say %q: %s", w, warnings[0])
 		}
 	}
 }

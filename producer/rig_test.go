@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/internal/config"
@@ -95,7 +96,7 @@ func newRig(t *testing.T, ro rigOptions) *rig {
 	rc.Klaviyo.System.Secrets = []config.Secret{config.Secret(r.system)}
 	opts := Options{
 		Receiver: rc, Topics: cfg.Topics, Schemas: ro.schemas,
-		Publisher: KafkaPublisher{Client: ro.client}, Kafka: ro.client, Logger: log,
+		Publisher: KafkaPublisher{Client: ro.client}, Kafka: ro.client, Admin: kadm.NewClient(ro.client), Logger: log,
 		Metrics: r.metrics, Gatherer: r.metrics, Health: r.health,
 	}
 	if ro.spool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/internal/config"
@@ -27,9 +28,11 @@ type RunOptions struct {
 
 // Run is a receiver process, as `hookbridge serve` and `dev` run it: it
 // connects to Kafka and the registry, opens the spool and serves webhooks
-// on the listener until ctx ends, then finishes in-flight requests,
-// flushes the producer and closes the spool: everything acknowledged is in
-// Kafka or fsynced in the spool when it returns.
+// on the listener until ctx ends, then finishes in-flight requests, drains
+// the spool while Kafka is reachable (for up to
+// receiver.spool.shutdown_drain_timeout), flushes the producer and closes
+// the spool: everything acknowledged is in Kafka or fsynced in the spool
+// when it returns.
 func Run(ctx context.Context, ro RunOptions) error {
 	cfg := ro.Config
 	if err := cfg.Receiver.CheckRecordLimits(cfg.Topics); err != nil {
@@ -82,5 +85,5 @@ func KafkaOptions(cfg *config.Config) (Options, *kgo.Client, error) {
 		return Options{}, nil, fmt.Errorf("kafka client: %w", err)
 	}
 	return Options{Receiver: cfg.Receiver, Topics: cfg.Topics, Schemas: schemas.NewRegistry(src),
-		Publisher: KafkaPublisher{Client: cl}, Kafka: cl}, cl, nil
+		Publisher: KafkaPublisher{Client: cl}, Kafka: cl, Admin: kadm.NewClient(cl)}, cl, nil
 }

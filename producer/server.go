@@ -18,6 +18,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/time/rate"
 
@@ -48,7 +50,11 @@ type Options struct {
 	Spool *Spool
 	// Kafka is pinged for readiness and to spool at once while it is away;
 	// nil means always reachable.
-	Kafka  Pinger
+	Kafka Pinger
+	// Admin reads the topics' real max.message.bytes (on the Kafka
+	// client's own connections) when Kafka is reached; nil means only
+	// receiver.max_record_bytes bounds a record.
+	Admin  *kadm.Client
 	Logger *slog.Logger
 	// Metrics registers the receiver's metrics; Gatherer serves /metrics.
 	Metrics  prometheus.Registerer
@@ -72,6 +78,7 @@ type Server struct {
 	// kafkaErr is why Kafka was unreachable at the last check, nil if it was
 	// reachable.
 	kafkaErr atomic.Pointer[error]
+	limits   topicLimits
 }
 
 // source is one webhook route and how to handle what arrives on it; the
@@ -200,10 +207,11 @@ func (s *Server) routes() {
 func (s *Server) App() *fiber.App { return s.app }
 
 // Serve serves on ln until ctx ends, then stops accepting, lets in-flight
-// requests finish (each is acknowledged, spooled or refused), and returns.
+// requests finish (each is acknowledged, spooled or refused), drains the
+// spool while Kafka is reachable (drainAtShutdown), and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bctx, stopBackground := context.WithCancel(ctx)
-	wait := s.background(bctx)
+	wait := sync.OnceFunc(s.background(bctx))
 	defer func() { stopBackground(); wait() }()
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
@@ -218,7 +226,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.app.ShutdownWithContext(sctx); err != nil {
 		return fmt.Errorf("receiver shutdown: %w", err)
 	}
-	return <-errc
+	err := <-errc
+	wait() // the drainer has stopped: the spool is the shutdown drain's alone
+	s.drainAtShutdown()
+	return err
 }
 
 // handler runs route → verify → map → encode → produce → ack for src.

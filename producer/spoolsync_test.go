@@ -15,10 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/hookbridge/hookbridge/internal/sample"
 	"github.com/hookbridge/hookbridge/internal/testkit"
 )
@@ -32,7 +28,7 @@ import (
 func TestSpoolSyncsBeforeEveryAnswer(t *testing.T) {
 	strace := requireStrace(t)
 	env := testkit.Start(t)
-	env.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
+	refuseProduce(env.Cluster)
 	token, dir := sample.NewToken(), t.TempDir()
 	c := startChild(t, []string{
 		"HOOKBRIDGE_KAFKA_BROKERS=" + strings.Join(env.Config.Kafka.Brokers, ","),

@@ -40,7 +40,7 @@ func TestDefaultsAndEnvironment(t *testing.T) {
 		t.Fatalf("environment not applied: %+v %+v", c.Kafka, r)
 	}
 	if r.ProductAgents.Auth != "token" || r.ProductAgents.TokenHeader != "Authorization" || !r.ProductAgents.SpoolEnabled() || r.Pique.Spool || r.Spool.Deadline != 2*time.Second ||
-		r.Compression != "snappy" || c.Topics.Partitions != 6 || c.Log.Format != "json" {
+		r.Spool.ShutdownDrainTimeout != 5*time.Second || r.Compression != "snappy" || c.Topics.Partitions != 6 || c.Log.Format != "json" {
 		t.Fatalf("defaults: %+v", r)
 	}
 	if err := r.CheckSecrets(); err != nil {
@@ -82,6 +82,7 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		"compression":     {env: map[string]string{"HOOKBRIDGE_PRODUCER_COMPRESSION": "brotli"}, want: "receiver.compression"},
 		"registry scheme": {env: map[string]string{"HOOKBRIDGE_SCHEMA_REGISTRY_URL": "reg:8081"}, want: "schema_registry.url"},
 		"spool deadline":  {env: map[string]string{"HOOKBRIDGE_SPOOL_DEADLINE": "12s"}, want: "receiver.spool.deadline"},
+		"shutdown drain":  {env: map[string]string{"HOOKBRIDGE_SPOOL_SHUTDOWN_DRAIN_TIMEOUT": "-1s"}, want: "receiver.spool.shutdown_drain_timeout"},
 		"missing file":    {env: map[string]string{"HOOKBRIDGE_PIQUE_SECRETS_FILE": "/nonexistent"}, want: "HOOKBRIDGE_PIQUE_SECRETS_FILE"},
 		"yaml type":       {yaml: "topics:\n  partitions: many\n", want: "line 2 (topics.partitions)"},
 		"partitions":      {yaml: "topics:\n  partitions: -1\n", want: "topics.partitions"},
@@ -140,7 +141,7 @@ func TestConfigErrorsSayWhatToDo(t *testing.T) {
 	}{
 		"typo in a key":     {yaml: "kafka:\n  broker: a:9092\n", want: []string{"line 2: unknown key kafka.broker; did you mean kafka.brokers?"}},
 		"swapped letters":   {yaml: "receiver:\n  spool:\n    dri: x\n", want: []string{"line 3: unknown key receiver.spool.dri; did you mean receiver.spool.dir?"}},
-		"no key near":       {yaml: "receiver:\n  spool:\n    zzzzzz: x\n", want: []string{"unknown key receiver.spool.zzzzzz (valid keys here: deadline, dir, max_bytes)"}},
+		"no key near":       {yaml: "receiver:\n  spool:\n    zzzzzz: x\n", want: []string{"unknown key receiver.spool.zzzzzz (valid keys here: deadline, dir, max_bytes, shutdown_drain_timeout)"}},
 		"top-level typo":    {yaml: "recevier:\n  listen: x\n", want: []string{"line 1: unknown key recevier; did you mean receiver?"}},
 		"unclosed bracket":  {yaml: "log:\n  level: info\nkafka:\n  brokers: [a:9092, b:9092\nreceiver:\n  listen: x\n", want: []string{"line 4: a [ or { opened here is not closed before line 5"}},
 		"unclosed at end":   {yaml: "kafka:\n  brokers: [a:9092,\n    b:9092\n", want: []string{"line 2: a [ or { opened here is not closed before the end of the file"}},

@@ -86,6 +86,12 @@ type Spool struct {
 	// Deadline is how long a spooling source waits for Kafka's ack before
 	// its webhook is spooled instead.
 	Deadline time.Duration `yaml:"deadline"` // HOOKBRIDGE_SPOOL_DEADLINE; default 2s
+	// ShutdownDrainTimeout bounds how long a stopping receiver keeps
+	// draining its spool to a reachable Kafka once in-flight requests are
+	// done: a pod removed on scale-in may not run again for long. With
+	// ack_deadline + 5s for in-flight requests and 5s for the producer's
+	// flush, the default fits Kubernetes' default 30s grace period.
+	ShutdownDrainTimeout time.Duration `yaml:"shutdown_drain_timeout"` // HOOKBRIDGE_SPOOL_SHUTDOWN_DRAIN_TIMEOUT; default 5s
 }
 
 func (r *Receiver) setDefaults() {
@@ -102,6 +108,7 @@ func (r *Receiver) setDefaults() {
 	orDefault(&r.Spool.Dir, "spool")
 	orDefault(&r.Spool.MaxBytes, 1<<30)
 	orDefault(&r.Spool.Deadline, 2*time.Second)
+	orDefault(&r.Spool.ShutdownDrainTimeout, 5*time.Second)
 	if r.ProductAgents.Auth == "" && r.ProductAgents.Token == "" && len(r.ProductAgents.Secrets) > 0 {
 		r.ProductAgents.Auth = "svix"
 	}
@@ -126,6 +133,7 @@ func (r *Receiver) applyEnv(env Env) error {
 		envDuration(env, "HOOKBRIDGE_PRODUCER_LINGER", &r.Linger),
 		envByteSize(env, "HOOKBRIDGE_SPOOL_MAX_BYTES", &r.Spool.MaxBytes),
 		envDuration(env, "HOOKBRIDGE_SPOOL_DEADLINE", &r.Spool.Deadline),
+		envDuration(env, "HOOKBRIDGE_SPOOL_SHUTDOWN_DRAIN_TIMEOUT", &r.Spool.ShutdownDrainTimeout),
 		envSecrets(env, "HOOKBRIDGE_PIQUE_SECRETS", &r.Pique.Secrets),
 		envSecret(env, "HOOKBRIDGE_PRODUCT_AGENTS_TOKEN", &r.ProductAgents.Token),
 		envSecrets(env, "HOOKBRIDGE_PRODUCT_AGENTS_SECRETS", &r.ProductAgents.Secrets),
@@ -148,6 +156,9 @@ func (r *Receiver) validate() error {
 	case "none", "snappy", "lz4", "zstd", "gzip":
 	default:
 		errs = append(errs, fmt.Errorf("receiver.compression: %q is not one of none, snappy, lz4, zstd, gzip", r.Compression))
+	}
+	if r.Spool.ShutdownDrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("receiver.spool.shutdown_drain_timeout: %s must not be negative", r.Spool.ShutdownDrainTimeout))
 	}
 	if r.Spool.MaxBytes < 1<<20 {
 		errs = append(errs, errors.New("receiver.spool.max_bytes: must be at least 1MiB"))

@@ -124,3 +124,35 @@ func alter(ctx context.Context, adm *kadm.Client, s Spec) error {
 	}
 	return nil
 }
+
+// MaxMessageBytes reads the max.message.bytes each topic has on the broker
+// (set by Apply, by hand, or the broker's default): the largest record
+// batch the topic takes, whatever hookbridge's configuration says. Topics
+// the broker did not describe (unknown, not authorized) are missing from
+// the map, and the error says why.
+func MaxMessageBytes(ctx context.Context, adm *kadm.Client, names ...string) (map[string]int64, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("topics: describing configs: %w", err)
+	}
+	out := make(map[string]int64, len(rcs))
+	var errs []error
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			errs = append(errs, fmt.Errorf("topics: describing %s: %w", rc.Name, rc.Err))
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" {
+				continue
+			}
+			n, err := strconv.ParseInt(c.MaybeValue(), 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("topics: max.message.bytes of %s: %w", rc.Name, err))
+				break
+			}
+			out[rc.Name] = n
+		}
+	}
+	return out, errors.Join(errs...)
+}

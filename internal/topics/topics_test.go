@@ -13,18 +13,25 @@ import (
 	"github.com/hookbridge/hookbridge/internal/config"
 )
 
-func TestApplyCreatesThenIsIdempotent(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+// fakeAdmin is an admin client of a one-broker kfake cluster that lives
+// until t ends.
+func fakeAdmin(t *testing.T, opts ...kfake.Opt) *kadm.Client {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+func TestApplyCreatesThenIsIdempotent(t *testing.T) {
+	adm := fakeAdmin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cfg := config.Topics{Prefix: "t.", Partitions: 4, ReplicationFactor: 1, Retention: 48 * time.Hour, MaxMessageBytes: 3 << 20}
@@ -64,3 +71,23 @@ func TestApplyCreatesThenIsIdempotent(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// MaxMessageBytes reads what the broker holds, whoever set it; a topic it
+// does not know is missing and named in the error.
+func TestMaxMessageBytesReadsTheBroker(t *testing.T) {
+	adm := fakeAdmin(t, kfake.SeedTopics(1, "by-hand"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg := config.Topics{Partitions: 1, ReplicationFactor: 1, Retention: time.Hour, MaxMessageBytes: 3 << 20}
+	if _, err := Apply(ctx, adm, 1, Specs(cfg)[:1]); err != nil {
+		t.Fatal(err)
+	}
+	applied := Specs(cfg)[0].Name
+	got, err := MaxMessageBytes(ctx, adm, applied, "by-hand", "missing")
+	if err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("error %v, want one naming the missing topic", err)
+	}
+	if got[applied] != 3<<20 || got["by-hand"] <= 0 || len(got) != 2 {
+		t.Errorf("max.message.bytes %v, want %s at %d and by-hand at the broker's default", got, applied, 3<<20)
+	}
+}
