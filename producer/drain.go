@@ -219,13 +219,13 @@ func (s *Server) deadLetter(e spoolEntry, reason string, cause error) *kgo.Recor
 	if e.err == nil {
 		orig.Value = e.d.Body
 		orig.Key = []byte(bodyHash(e.d.Body))
-		if ms, err := s.remap(&e.d); err == nil {
+		if ms, err := s.remap(&e.d); err == nil && len(ms) > 0 {
 			m := ms[0]
 			orig.Topic, orig.Key = m.topic, []byte(m.key)
 			orig.Headers = recordMeta(&e.d, m).Headers()
 		}
 	}
-	dl := consumers.DeadLetterRecord(s.opts.Topics.DeadLetter(), spoolGroup, orig, fmt.Errorf("spool %s: %w", reason, cause), time.Now())
+	dl := consumers.DeadLetterRecord(s.opts.Topics.DeadLetter(), spoolGroup, orig, consumers.WithKind(reason, fmt.Errorf("spool %s: %w", reason, cause)), time.Now())
 	dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: HeaderSpoolReason, Value: []byte(reason)})
 	return dl
 }

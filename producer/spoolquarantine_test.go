@@ -100,7 +100,7 @@ func TestCorruptSpoolEntryIsQuarantinedAndTheRestDrain(t *testing.T) {
 	if len(dls) != 1 {
 		t.Fatalf("%d dead letters, want 1", len(dls))
 	}
-	if r := schemas.Header(dls[0], HeaderSpoolReason); r != "corrupt" || !strings.Contains(schemas.Header(dls[0], consumers.HeaderError), "does not decode") ||
+	if r := schemas.Header(dls[0], HeaderSpoolReason); r != "corrupt" || schemas.Header(dls[0], consumers.HeaderErrorKind) != r || !strings.Contains(schemas.Header(dls[0], consumers.HeaderError), "does not decode") ||
 		!bytes.Contains(dls[0].Value, []byte(`"body":"!`)) {
 		t.Errorf("dead letter: reason %q, error %q, value %.80q", r, schemas.Header(dls[0], consumers.HeaderError), dls[0].Value)
 	}

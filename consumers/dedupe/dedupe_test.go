@@ -276,7 +276,6 @@ func TestDedupeCopiesTheLargestRecordTheReceiverWrites(t *testing.T) {
 	env := testkit.Start(t)
 	c := testConfig(env, "dedupe-large")
 	topic := env.Config.Topics.ProductAgents()
-	env.SetMaxMessageBytes(t, int64(env.Config.Topics.MaxMessageBytes), topic, env.Config.Topics.Deduped(topic))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ev := &schemas.AgentMessage{EventID: "big", ReceivedAt: base, Customer: schemas.Customer{ID: new("k-big")},

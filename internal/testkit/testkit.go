@@ -56,7 +56,20 @@ func Start(t testing.TB, opts ...kfake.Opt) *Env {
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
 	env := withRegistry(t, cfg)
 	env.Cluster = cluster
+	env.applyTopics(t, 1)
 	return env
+}
+
+// applyTopics gives the topics the configs `topics apply` sets (creating
+// any that are missing), so records are held to the same max.message.bytes
+// as in production.
+func (e *Env) applyTopics(t testing.TB, replication int16) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := topics.Apply(ctx, kadm.NewClient(e.Client(t)), replication, topics.Specs(e.Config.Topics)); err != nil {
+		t.Fatalf("applying the topics on %v: %v", e.Config.Kafka.Brokers, err)
+	}
 }
 
 // withRegistry starts an srfake registry for cfg's topics and registers
@@ -96,11 +109,7 @@ func StartOn(t testing.TB, brokers []string, tweak func(*config.Topics)) *Env {
 		tweak(&cfg.Topics)
 	}
 	env := withRegistry(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := topics.Apply(ctx, kadm.NewClient(env.Client(t)), int16(cfg.Topics.ReplicationFactor), topics.Specs(cfg.Topics)); err != nil {
-		t.Fatalf("creating the topics on %v: %v", brokers, err)
-	}
+	env.applyTopics(t, int16(cfg.Topics.ReplicationFactor))
 	return env
 }
 
