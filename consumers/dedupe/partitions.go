@@ -19,8 +19,23 @@ import (
 var errLayout = errors.New("dedupe: partition counts do not match")
 
 // checkAllPartitions checks every raw topic's layout before the group
-// consumes anything, retrying while Kafka cannot be asked.
+// consumes anything.
 func (d *deduper) checkAllPartitions(ctx context.Context) error {
+	return d.checkLayout(ctx, d.c.Topics...)
+}
+
+// checkAssigned checks the layout of raw before a partition of it is
+// restored: partitions added to raw while dedupe runs stop it before any of
+// their records is processed.
+func (d *deduper) checkAssigned(ctx context.Context, raw string) error {
+	return d.checkLayout(ctx, raw)
+}
+
+// checkLayout checks the raw topics' layouts, retrying while Kafka cannot
+// be asked or a changelog or deduped topic is not there (yet: a broker's
+// metadata may lag `topics apply` for a moment); only a layout an operator
+// must fix is returned at once.
+func (d *deduper) checkLayout(ctx context.Context, raws ...string) error {
 	cl, err := kgo.NewClient(d.opts.Kafka...)
 	if err != nil {
 		return fmt.Errorf("dedupe: checking partition counts: %w", err)
@@ -31,25 +46,13 @@ func (d *deduper) checkAllPartitions(ctx context.Context) error {
 	return consumers.Retry(ctx, d.Log, "dedupe: checking partition counts", delay,
 		func(err error) bool { return !errors.Is(err, errLayout) },
 		func() error {
-			for _, raw := range d.c.Topics {
+			for _, raw := range raws {
 				if err := d.checkPartitions(ctx, adm, raw); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
-}
-
-// checkAssigned checks the layout of raw before a partition of it is
-// restored: partitions added to raw while dedupe runs stop it before any of
-// their records is processed.
-func (d *deduper) checkAssigned(ctx context.Context, raw string) error {
-	cl, err := kgo.NewClient(d.opts.Kafka...)
-	if err != nil {
-		return fmt.Errorf("dedupe: checking partition counts: %w", err)
-	}
-	defer cl.Close()
-	return d.checkPartitions(ctx, kadm.NewClient(cl), raw)
 }
 
 // checkPartitions refuses raw unless its changelog and deduped topics have
@@ -73,7 +76,7 @@ func (d *deduper) checkPartitions(ctx context.Context, adm *kadm.Client, raw str
 		n, ok := have[name]
 		switch {
 		case !ok:
-			return fmt.Errorf("%w: raw topic %s exists but %s does not: create it with `hookbridge topics apply`", errLayout, raw, name)
+			return fmt.Errorf("dedupe: raw topic %s exists but %s does not (yet): create it with `hookbridge topics apply`", raw, name)
 		case n < want:
 			short = append(short, fmt.Sprintf("%s has %d", name, n))
 		}

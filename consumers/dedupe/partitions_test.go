@@ -129,3 +129,37 @@ func TestDedupeStopsWhenARawTopicGrowsWhileRunning(t *testing.T) {
 		t.Errorf("outputs %v, want only the record from before the partitions were added", got)
 	}
 }
+
+// Right after `topics apply` a broker's metadata may not show a changelog
+// yet: dedupe waits for it, saying what it waits for, instead of exiting,
+// and deduplicates once it is there.
+func TestDedupeWaitsForAMissingChangelog(t *testing.T) {
+	env := testkit.Start(t)
+	raw := env.Config.Topics.Pique()
+	changelog := topics.DedupeChangelog(raw)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(env.Client(t))
+	if resps, err := adm.DeleteTopics(ctx, changelog); err != nil || resps.Error() != nil {
+		t.Fatalf("deleting %s: %v %v", changelog, err, resps.Error())
+	}
+	env.Produce(t, event(t, env, raw, "waited", base))
+	logs := testkit.NewLogBuffer(t)
+	opts := testOptions(t, env)
+	opts.Logger = logs.Logger()
+	c := testConfig(env, "dedupe-waits")
+	stop := testkit.Background("dedupe Run", func(ctx context.Context) error { return Run(ctx, opts, c) })
+	testkit.Eventually(t, 20*time.Second, "dedupe says it waits for the changelog", func() bool {
+		return strings.Contains(logs.String(), changelog+" does not (yet)")
+	})
+	if _, err := topics.Apply(ctx, adm, 1, topics.Specs(env.Config.Topics)); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatalf("dedupe: %v", err)
+	}
+	if got := outputIDs(t, env)["waited"]; got != 1 {
+		t.Errorf("waited emitted %d times, want 1", got)
+	}
+}
