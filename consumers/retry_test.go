@@ -3,15 +3,9 @@ package consumers_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/internal/testkit"
@@ -23,30 +17,8 @@ import (
 // registry accepts them again; an unknown schema id stays undecodable.
 func TestRegistryRefusingCredentialsIsRetriedNotPoison(t *testing.T) {
 	env := testkit.Start(t)
-	target, err := url.Parse(env.Registry.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var refuse atomic.Bool
-	refuse.Store(true)
-	var refused atomic.Int64
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refuse.Load() {
-			refused.Add(1)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			_, _ = w.Write([]byte(`{"error_code":40301,"message":"User cannot access the resource."}`))
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	src, err := sr.NewClient(sr.URLs(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := schemas.NewRegistry(src)
+	rr := env.RefusingRegistry(t, http.StatusForbidden, `{"error_code":40301,"message":"User cannot access the resource."}`)
+	reg := rr.Registry
 	rec := env.Record(t, env.Config.Topics.Pique(), &schemas.DecisionMade{EventID: "dec-403", EventType: "decision.made",
 		ReceivedAt: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), RawJSON: "{}"})
 
@@ -63,14 +35,14 @@ func TestRegistryRefusingCredentialsIsRetriedNotPoison(t *testing.T) {
 			})
 	}()
 	testkit.Eventually(t, 10*time.Second, "two refused rounds logged at error", func() bool {
-		return refused.Load() >= 2 && strings.Count(logs.String(), "level=ERROR") >= 2
+		return rr.Refused.Load() >= 2 && strings.Count(logs.String(), "level=ERROR") >= 2
 	})
 	for line := range strings.Lines(logs.String()) {
 		if strings.Contains(line, "level=ERROR") && (!strings.Contains(line, "schema_registry.username") || !strings.Contains(line, "status=403")) {
 			t.Errorf("the error line does not say what to check: %s", line)
 		}
 	}
-	refuse.Store(false)
+	rr.Refuse.Store(false)
 	if err := <-done; err != nil || ev == nil || ev.ID() != "dec-403" {
 		t.Fatalf("decoding once the registry accepts the credentials: %v, %v", ev, err)
 	}

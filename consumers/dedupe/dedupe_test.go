@@ -1,10 +1,12 @@
 package dedupe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -293,5 +295,38 @@ func TestDedupeCopiesTheLargestRecordTheReceiverWrites(t *testing.T) {
 	}
 	if out := env.ReadAll(t, env.Config.Topics.Deduped(topic)); len(out) != 1 || len(out[0].Value) != len(big.Value) {
 		t.Fatalf("deduped topic holds %d records, want the one %d-byte record", len(out), len(big.Value))
+	}
+}
+
+// A record written without the event-id header needs the registry to read
+// its id: while the registry is down that is the registry's fault, not the
+// record's, so dedupe waits and then deduplicates it, dead-lettering
+// nothing.
+func TestDedupeWaitsOutTheRegistryForAHeaderlessRecord(t *testing.T) {
+	env := testkit.Start(t)
+	rr := env.RefusingRegistry(t, http.StatusServiceUnavailable, `{"error_code":50301,"message":"down"}`)
+	c := testConfig(env, "dedupe-registry-down")
+	c.Schemas = rr.Registry
+	topic := env.Config.Topics.Pique()
+	noHeader := event(t, env, topic, "needs-the-registry", base)
+	noHeader.Headers = nil
+	env.Produce(t, noHeader)
+	logs := testkit.NewLogBuffer(t)
+	opts := testOptions(t, env)
+	opts.Logger = logs.Logger()
+	stop := testkit.Background("dedupe Run", func(ctx context.Context) error { return Run(ctx, opts, c) })
+	testkit.Eventually(t, 20*time.Second, "dedupe retries the registry", func() bool {
+		return rr.Refused.Load() >= 2 && strings.Contains(logs.String(), "reading an event id through the schema registry")
+	})
+	rr.Refuse.Store(false)
+	waitCaughtUp(t, env, c.Group)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out := env.ReadAll(t, env.Config.Topics.Deduped(topic)); len(out) != 1 || !bytes.Equal(out[0].Value, noHeader.Value) {
+		t.Errorf("deduped topic holds %d records, want the one", len(out))
+	}
+	if dls := env.ReadAll(t, env.Config.Topics.DeadLetter()); len(dls) != 0 {
+		t.Errorf("%d dead letters, want none: the registry was down, the record is fine", len(dls))
 	}
 }

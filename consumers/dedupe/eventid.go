@@ -8,6 +8,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookbridge/hookbridge/consumers"
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
@@ -39,6 +40,26 @@ func eventID(ctx context.Context, reg *schemas.Registry, rec *kgo.Record) (strin
 		return "", errNoEventID
 	}
 	return ev.ID(), nil
+}
+
+// eventIDs reads the event ids of recs before their transaction begins,
+// waiting out a schema registry that is down or refuses the credentials
+// (the group stalls and its lag alerts fire) instead of dead-lettering
+// records for the registry's fault. errs[i] is record i's own error, for
+// its dead letter; err is set only when ctx ended first.
+func (d *deduper) eventIDs(ctx context.Context, recs []*kgo.Record) (ids []string, errs []error, err error) {
+	ids, errs = make([]string, len(recs)), make([]error, len(recs))
+	for i, rec := range recs {
+		errs[i] = consumers.Retry(ctx, d.Log, "dedupe: reading an event id through the schema registry", retryDelay, consumers.Transient,
+			func() (err error) {
+				ids[i], err = eventID(ctx, d.c.Schemas, rec)
+				return err
+			})
+		if errs[i] != nil && ctx.Err() != nil {
+			return nil, nil, errs[i]
+		}
+	}
+	return ids, errs, nil
 }
 
 // hashID is the fixed-size form of an id that the seen set and the

@@ -14,6 +14,10 @@ import (
 	"github.com/hookbridge/hookbridge/internal/topics"
 )
 
+// retryDelay is dedupe's wait before retry attempt n: from 1s, doubling,
+// up to 30s.
+func retryDelay(attempt int) time.Duration { return min(time.Second<<min(attempt, 5), 30*time.Second) }
+
 // errLayout marks a changelog or deduped topic with fewer partitions than
 // its raw topic: retrying cannot fix it, an operator must.
 var errLayout = errors.New("dedupe: partition counts do not match")
@@ -42,8 +46,7 @@ func (d *deduper) checkLayout(ctx context.Context, raws ...string) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	delay := func(attempt int) time.Duration { return min(time.Second<<min(attempt, 5), 30*time.Second) }
-	return consumers.Retry(ctx, d.Log, "dedupe: checking partition counts", delay,
+	return consumers.Retry(ctx, d.Log, "dedupe: checking partition counts", retryDelay,
 		func(err error) bool { return !errors.Is(err, errLayout) },
 		func() error {
 			for _, raw := range raws {

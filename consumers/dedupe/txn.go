@@ -20,6 +20,8 @@ type batch struct {
 	t    tp
 	st   *partState
 	recs []*kgo.Record
+	ids  []string // recs' event ids, or
+	errs []error  // why a record has none (it is dead-lettered)
 }
 
 // transact deduplicates one poll in one transaction: outputs, changelog
@@ -45,7 +47,9 @@ func (d *deduper) transact(ctx context.Context, sess *kgo.GroupTransactSession, 
 			// step on its new owner, so this transaction only aborts.
 			revoked = true
 		default:
-			batches = append(batches, batch{t, st, p.Records})
+			b := batch{t: t, st: st, recs: p.Records}
+			b.ids, b.errs, rerr = d.eventIDs(ctx, p.Records)
+			batches = append(batches, b)
 		}
 	})
 	if rerr != nil {
@@ -83,9 +87,9 @@ func (d *deduper) transact(ctx context.Context, sess *kgo.GroupTransactSession, 
 			perTopic[b.t.topic] = c
 		}
 		out, changelog := d.c.Output(b.t.topic), d.c.Changelog(b.t.topic)
-		for _, rec := range b.recs {
+		for i, rec := range b.recs {
 			c.in++
-			id, err := eventID(tctx, d.c.Schemas, rec)
+			id, err := b.ids[i], b.errs[i]
 			if err != nil {
 				dl := consumers.DeadLetterRecord(d.opts.DeadLetterTopic, d.c.Group, rec, consumers.WithKind(kindUndecodable, err), now)
 				dl.Partition = rec.Partition
