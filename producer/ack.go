@@ -70,11 +70,7 @@ func (s *Server) deliver(c *fiber.Ctx, src *source, d *delivery, ms []mapped, re
 		s.metrics.requests.WithLabelValues(src.name, outcome).Inc()
 		return writeAck(c, fiber.StatusOK, outcome, ms)
 	}
-	attrs := []any{"source", src.name, "events", len(ms), "err", err}
-	if len(ms) > 0 {
-		attrs = append(attrs, "first_event_id", ms[0].eventID)
-	}
-	s.log.Warn("webhook not stored; answering 503", attrs...)
+	s.log.Warn("webhook not stored; answering 503", "source", src.name, "events", len(ms), "first_event_id", ms[0].eventID, "err", err)
 	s.metrics.requests.WithLabelValues(src.name, outcomeUnavailable).Inc()
 	s.setRetryAfter(c)
 	return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "not stored, retry later: " + err.Error()})

@@ -246,15 +246,6 @@ func (s *Server) remap(d *delivery) ([]mapped, error) {
 	return src.mapFn(d, s.opts.Topics)
 }
 
-func (s *Server) source(name string) *source {
-	for _, src := range s.sources {
-		if src.name == name {
-			return src
-		}
-	}
-	return nil
-}
-
 // drainAtShutdown keeps draining the spool once a stopping receiver has
 // finished its requests, while Kafka is reachable, until the spool is empty
 // or receiver.spool.shutdown_drain_timeout passes: a pod removed on

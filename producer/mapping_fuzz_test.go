@@ -101,17 +101,23 @@ func avroRoundTrip(t *testing.T, kind schemas.Kind, ev schemas.Event) map[string
 	return native.(map[string]any)
 }
 
+// addSamples seeds f with three of source's sample bodies, each as it is
+// and padded to 600 bytes as the load generator sends it.
+func addSamples(f *testing.F, seed uint64, source string) {
+	g := sample.NewGenerator(seed)
+	for range 3 {
+		for _, size := range []int{0, 600} {
+			b, _ := loadtest.Body(g, source, time.Now(), size)
+			f.Add(b)
+		}
+	}
+}
+
 // FuzzReadPiqueAgreesWithGoJSON holds the fast Pique reader to go-json's
 // (and encoding/json's) reading: for every body, the same piqueBody or the
 // same refusal, word for word.
 func FuzzReadPiqueAgreesWithGoJSON(f *testing.F) {
-	g := sample.NewGenerator(13)
-	for range 3 {
-		b, _ := g.Pique(time.Now())
-		f.Add(b)
-		padded, _ := loadtest.Body(g, "pique", time.Now(), 600)
-		f.Add(padded)
-	}
+	addSamples(f, 13, "pique")
 	for _, s := range []string{
 		`{"type":"decision.made","decision":{"id":"a1","action":"x","reason":"Added \"Summer Dress\"","llmReasoning":"\u00e9\ud83d\ude00 \ud800"},"session":{"visitorId":"v","email":"e","eventCount":12,"durationSeconds":-2.5e3,"productsViewed":0,"cartItems":["a","b\n"]},"timestamp":"2025-01-15T14:32:00.000Z"}`,
 		`{"type":"decision.made","session":{"cartItems":[]}}`,
@@ -141,13 +147,7 @@ func FuzzReadPiqueAgreesWithGoJSON(f *testing.F) {
 
 // FuzzReadAgentAgreesWithGoJSON is the same for Product Agents bodies.
 func FuzzReadAgentAgreesWithGoJSON(f *testing.F) {
-	g := sample.NewGenerator(15)
-	for range 3 {
-		b, _ := g.ProductAgents(time.Now())
-		f.Add(b)
-		padded, _ := loadtest.Body(g, "product-agents", time.Now(), 600)
-		f.Add(padded)
-	}
+	addSamples(f, 15, "product-agents")
 	for _, s := range []string{
 		`{}`, `{"event":{"id":""}}`, `{"primaryProducts":[{"price":"9.99"}]}`, `{"primaryProducts":[null,{}]}`,
 		`{"customer":{"email":null},"otherProducts":[]}`, `{"event":{"timestamp":"not a time"}}`,

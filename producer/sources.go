@@ -133,6 +133,16 @@ func (s *Server) bodyLimitFor(uri string) config.ByteSize {
 	return s.opts.Receiver.BodyLimit
 }
 
+// source is the source named name (a spooled delivery's), or nil.
+func (s *Server) source(name string) *source {
+	for _, src := range s.sources {
+		if src.name == name {
+			return src
+		}
+	}
+	return nil
+}
+
 // sourceAt is the source served at path, or nil.
 func (s *Server) sourceAt(path string) *source {
 	for _, src := range s.sources {

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbridge/hookbridge/consumers"
@@ -135,6 +136,7 @@ func Run(ctx context.Context, opts consumers.Options, c Config) error {
 	if err != nil {
 		return fmt.Errorf("dedupe: creating the transactional session: %w", err)
 	}
+	d.adm = kadm.NewClient(sess.Client())
 	log.Info("deduplicating", "group", c.Group, "topics", c.Topics, "transactional_id", c.TransactionalID,
 		"window", c.Window, "start_from", opts.StartFrom)
 
@@ -188,6 +190,7 @@ type deduper struct {
 	c    Config
 	opts consumers.Options
 	dm   *metrics
+	adm  *kadm.Client // on the session's client, for the layout checks
 
 	// mu guards assigned and states, which the rebalance callbacks change
 	// while the loop runs.
@@ -238,7 +241,9 @@ func (d *deduper) state(ctx context.Context, t tp) (*partState, error) {
 	if st != nil || !ok {
 		return st, nil
 	}
-	if err := d.checkAssigned(ctx, t.topic); err != nil {
+	// Partitions added to raw while dedupe runs stop it here, before any
+	// of their records is processed.
+	if err := d.checkLayout(ctx, d.adm, t.topic); err != nil {
 		return nil, err
 	}
 	seen := newSeenSet(d.c.Window.Milliseconds(), d.c.MaxIDsPerPartition)

@@ -23,29 +23,21 @@ func retryDelay(attempt int) time.Duration { return min(time.Second<<min(attempt
 var errLayout = errors.New("dedupe: partition counts do not match")
 
 // checkAllPartitions checks every raw topic's layout before the group
-// consumes anything.
+// consumes anything, on a client of its own: the session is not there yet.
 func (d *deduper) checkAllPartitions(ctx context.Context) error {
-	return d.checkLayout(ctx, d.c.Topics...)
-}
-
-// checkAssigned checks the layout of raw before a partition of it is
-// restored: partitions added to raw while dedupe runs stop it before any of
-// their records is processed.
-func (d *deduper) checkAssigned(ctx context.Context, raw string) error {
-	return d.checkLayout(ctx, raw)
+	cl, err := kgo.NewClient(d.opts.Kafka...)
+	if err != nil {
+		return fmt.Errorf("dedupe: checking partition counts: %w", err)
+	}
+	defer cl.Close()
+	return d.checkLayout(ctx, kadm.NewClient(cl), d.c.Topics...)
 }
 
 // checkLayout checks the raw topics' layouts, retrying while Kafka cannot
 // be asked or a changelog or deduped topic is not there (yet: a broker's
 // metadata may lag `topics apply` for a moment); only a layout an operator
 // must fix is returned at once.
-func (d *deduper) checkLayout(ctx context.Context, raws ...string) error {
-	cl, err := kgo.NewClient(d.opts.Kafka...)
-	if err != nil {
-		return fmt.Errorf("dedupe: checking partition counts: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+func (d *deduper) checkLayout(ctx context.Context, adm *kadm.Client, raws ...string) error {
 	return consumers.Retry(ctx, d.Log, "dedupe: checking partition counts", retryDelay,
 		func(err error) bool { return !errors.Is(err, errLayout) },
 		func() error {
