@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"io"
+	neturl "net/url"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,19 +35,15 @@ loopback addresses unless --allow-remote is given.`, std)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	host := strings.TrimPrefix(strings.TrimPrefix(*url, "http://"), "https://")
-	if !*remote && !loadtest.Loopback(strings.SplitN(host, "/", 2)[0]) {
-		return fmt.Errorf("--url %s is not a loopback address; pass --allow-remote to load a remote receiver", *url)
+	base, err := benchTarget(*url, *remote, std.err)
+	if err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
 	sign, err := sampleSigner(*source, *dataDir)
-	if err != nil {
-		return err
-	}
-	base, err := receiverURL(*url, std.err)
 	if err != nil {
 		return err
 	}
@@ -114,4 +111,28 @@ loopback addresses unless --allow-remote is given.`, std)
 	}
 	fmt.Fprintf(std.out, "verified: all %d acknowledged webhooks are in %s\n", res.Acked, topic)
 	return nil
+}
+
+// benchTarget returns the receiver's base URL for raw, refusing, unless
+// allowRemote, a host that is not loopback. The host checked is the one
+// the requests go to, the parsed URL's: in http://127.0.0.1:80@example.com
+// "127.0.0.1:80" is a user name and the load would go to example.com. A
+// URL with a user name or password is refused either way: the receiver
+// takes no credentials there, so one is a mistake or a trick.
+func benchTarget(raw string, allowRemote bool, w io.Writer) (string, error) {
+	base, err := receiverURL(raw, w)
+	if err != nil {
+		return "", err
+	}
+	u, err := neturl.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("--url %q: %w", raw, err)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("--url %q has a user name or password before its host (%s), which the receiver does not take; give the receiver's address, such as http://127.0.0.1:8080", raw, u.Host)
+	}
+	if !allowRemote && !loadtest.Loopback(u.Hostname()) {
+		return "", fmt.Errorf("--url %q: the host %s is not a loopback address; pass --allow-remote to load a remote receiver", raw, u.Hostname())
+	}
+	return base, nil
 }

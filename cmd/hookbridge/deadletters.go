@@ -35,13 +35,17 @@ where it is Avro. Filters combine: all must hold.
 redrive: copies the chosen dead letters back to their original topic with the
 same key, value and headers, plus a redriven-from header naming the dead
 letter. A dead letter already redriven (its copy is in the original topic) is
-not copied again, so running redrive twice is safe. Run it with --dry-run
-first: it prints what it would copy.`, std)
+not copied again, so running redrive twice is safe: to know, it reads each
+original topic from the earliest failure among the chosen letters (keeping only
+the redriven-from headers), which takes longer the more that topic holds since
+then; narrow the choice with --since or --at, or raise --timeout. Run it with
+--dry-run first: it prints what it would copy.`, std)
 	cfgPath := configFlag(fs)
 	var f deadLetterFilter
 	f.flags(fs)
 	asJSON := fs.Bool("json", false, "list: one JSON line per dead letter")
 	dryRun := fs.Bool("dry-run", false, "redrive: print what would be copied, copy nothing")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long (0: no limit)")
 	if len(args) == 0 || (args[0] != "list" && args[0] != "redrive") {
 		if err := fs.Parse(args); err != nil {
 			return err
@@ -59,8 +63,11 @@ first: it prints what it would copy.`, std)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
 	letters, err := readDeadLetters(ctx, cfg, f)
 	if err != nil {
 		return err
@@ -181,26 +188,61 @@ func (f *deadLetterFilter) match(d deadLetter) bool {
 
 // readDeadLetters returns the committed dead letters that f chooses.
 func readDeadLetters(ctx context.Context, cfg *config.Config, f deadLetterFilter) ([]deadLetter, error) {
-	recs, err := readToStable(ctx, cfg, cfg.Topics.DeadLetter(), nil)
-	if err != nil {
-		return nil, err
-	}
 	var out []deadLetter
-	for _, r := range recs {
+	err := scanToStable(ctx, cfg, cfg.Topics.DeadLetter(), nil, func(r *kgo.Record) {
 		if d := deadLetterOf(r); f.match(d) {
 			out = append(out, d)
 		}
-	}
-	return out, nil
+	})
+	return out, err
 }
 
-// readToStable reads topic read_committed up to its last stable offsets,
-// from the offsets in from (the log start where absent), and returns its
-// data records.
-func readToStable(ctx context.Context, cfg *config.Config, topic string, from map[int32]kgo.Offset) ([]*kgo.Record, error) {
+// scanToStable reads topic read_committed up to its last stable offsets,
+// from the offsets in from (the log start where absent), and passes each
+// data record to each, keeping none itself: a topic can hold far more than
+// memory. opts are added to the reading client's options.
+func scanToStable(ctx context.Context, cfg *config.Config, topic string, from map[int32]kgo.Offset, each func(*kgo.Record), opts ...kgo.Opt) error {
+	starts, left, err := stableSpan(ctx, cfg, topic, from)
+	if err != nil || len(left) == 0 {
+		return err
+	}
+	cl, err := newKafkaClient(cfg, append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: starts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords()}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return fmt.Errorf("reading %s: %w", topic, ctx.Err())
+		}
+		if err := fs.Err(); err != nil {
+			return fmt.Errorf("reading %s: %w", topic, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := left[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				each(r)
+			}
+			if r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	return nil
+}
+
+// stableSpan returns where to start reading each partition of topic (from,
+// else the log start) and the last stable offset that ends it, for the
+// partitions with records between the two.
+func stableSpan(ctx context.Context, cfg *config.Config, topic string, from map[int32]kgo.Offset) (map[int32]kgo.Offset, map[int32]int64, error) {
 	cl, err := newKafkaClient(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer cl.Close()
 	stable, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
@@ -208,7 +250,7 @@ func readToStable(ctx context.Context, cfg *config.Config, topic string, from ma
 		err = stable.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listing the last stable offsets of %s: %w", topic, err)
+		return nil, nil, fmt.Errorf("listing the last stable offsets of %s: %w", topic, err)
 	}
 	starts := map[int32]kgo.Offset{}
 	left := map[int32]int64{}
@@ -221,39 +263,7 @@ func readToStable(ctx context.Context, cfg *config.Config, topic string, from ma
 			starts[o.Partition], left[o.Partition] = start, o.Offset
 		}
 	})
-	if len(left) == 0 {
-		return nil, nil
-	}
-	cl.Close()
-	cl, err = newKafkaClient(cfg, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: starts}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("reading %s: %w", topic, ctx.Err())
-		}
-		if err := fs.Err(); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", topic, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := left[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-			if r.Offset+1 >= end {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return out, nil
+	return starts, left, nil
 }
 
 // listDeadLetters prints letters as a table, or as JSON lines: tail's line
@@ -361,8 +371,10 @@ func redrive(ctx context.Context, cfg *config.Config, letters []deadLetter, dryR
 
 // alreadyRedriven returns the dead letters (by address) whose copies are in
 // their original topics: it reads each topic from the earliest failure time
-// of the letters bound there, since no copy can be older than its failure.
-func alreadyRedriven(ctx context.Context, cfg *config.Config, letters []deadLetter) (map[string]bool, error) {
+// of the letters bound there, since no copy can be older than its failure,
+// and keeps only the redriven-from values it finds. opts are added to the
+// reading client's options.
+func alreadyRedriven(ctx context.Context, cfg *config.Config, letters []deadLetter, opts ...kgo.Opt) (map[string]bool, error) {
 	earliest := map[string]time.Time{}
 	for _, d := range letters {
 		if t, ok := earliest[d.OriginalTopic]; d.OriginalTopic != "" && (!ok || d.FailedAt.Before(t)) {
@@ -380,14 +392,13 @@ func alreadyRedriven(ctx context.Context, cfg *config.Config, letters []deadLett
 		if err != nil {
 			return nil, err
 		}
-		recs, err := readToStable(ctx, cfg, topic, from)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range recs {
+		err = scanToStable(ctx, cfg, topic, from, func(r *kgo.Record) {
 			if v := schemas.Header(r, HeaderRedrivenFrom); v != "" {
 				done[v] = true
 			}
+		}, opts...)
+		if err != nil {
+			return nil, err
 		}
 	}
 	return done, nil

@@ -5,7 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,5 +278,77 @@ func TestRedrivenDedupeDeadLetterReachesDedupedOnce(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("dec-redrive is %d times in %s, want once", n, deduped)
+	}
+}
+
+// polledRecords counts the records a client hands out and how many of
+// them the garbage collector has freed.
+type polledRecords struct {
+	polled, freed atomic.Int64
+	atLast        func() // called once, as the last wanted record is polled
+	last          int64
+}
+
+func (p *polledRecords) OnFetchRecordUnbuffered(r *kgo.Record, polled bool) {
+	if !polled {
+		return
+	}
+	runtime.AddCleanup(r, func(f *atomic.Int64) { f.Add(1) }, &p.freed)
+	if p.polled.Add(1) == p.last {
+		p.atLast()
+	}
+}
+
+// To know which dead letters were already redriven, redrive reads the
+// original topic since the earliest failure: it keeps the redriven-from
+// values and none of the records (a raw topic can hold days of webhooks,
+// values included). By the time the last record is polled, the garbage
+// collector has freed most of those read before it.
+func TestAlreadyRedrivenKeepsNoRecords(t *testing.T) {
+	env := groupsFixture(t)
+	topic := env.Config.Topics.Pique()
+	const rounds, perRound = 20, 15
+	failedAt := time.Now().Add(-time.Hour)
+	value := make([]byte, 16<<10)
+	want := map[string]bool{}
+	for round := range rounds {
+		var recs []*kgo.Record
+		for i := range perRound {
+			r := &kgo.Record{Topic: topic, Partition: int32(i % testkit.Partitions), Value: value}
+			if i == 0 {
+				from := fmt.Sprintf("%s/0/%d", env.Config.Topics.DeadLetter(), round)
+				r.Headers = []kgo.RecordHeader{{Key: HeaderRedrivenFrom, Value: []byte(from)}}
+				want[from] = true
+			}
+			recs = append(recs, r)
+		}
+		env.Produce(t, recs...) // a batch per partition per round: many fetches
+	}
+
+	p := &polledRecords{last: rounds * perRound}
+	freedAtLast := int64(-1)
+	p.atLast = func() {
+		for deadline := time.Now().Add(10 * time.Second); p.freed.Load() < p.last/2 && time.Now().Before(deadline); {
+			runtime.GC()
+			time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine after a GC
+		}
+		freedAtLast = p.freed.Load()
+		t.Logf("freed %d of %d", freedAtLast, p.last)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done, err := alreadyRedriven(ctx, env.Config, []deadLetter{{OriginalTopic: topic, FailedAt: failedAt}},
+		kgo.WithHooks(p), kgo.FetchMaxBytes(64<<10), kgo.FetchMaxPartitionBytes(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(done, want) {
+		t.Errorf("redriven-from values found: %v, want %v", done, want)
+	}
+	if p.polled.Load() != p.last {
+		t.Fatalf("%d records polled, want %d", p.polled.Load(), p.last)
+	}
+	if freedAtLast < p.last/2 {
+		t.Errorf("when the last of %d records was polled, only %d of those polled were freed: the scan keeps the records it reads", p.last, freedAtLast)
 	}
 }

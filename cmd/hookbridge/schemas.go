@@ -30,12 +30,17 @@ its subject, before you deploy a schema change. It asks the registry's
 compatibility endpoint (BACKWARD) and also checks locally, both ways: BACKWARD
 (the new schema reads every registered record) and FORWARD (consumers still
 on the registered schema read the new records). Exits non-zero naming each
-field and the rule it breaks. A subject with no version yet passes.
+field and the rule it breaks. A subject with no version yet (the registry
+answers "subject not found", error 40401) passes with a note; any other
+answer (a 404 page from a wrong URL or proxy, 401, 5xx) fails naming the URL.
+When no subject is registered at all, as with a wrong --registry or
+topics.prefix, check fails unless --first-registration says that is expected.
 docs: writes the topic catalogue (docs/topics.md): every topic, who writes
 and reads it, its key, partitions and retention, and each schema's fields.`, std)
 	cfgPath := configFlag(fs)
 	registry := fs.String("registry", "", "schema registry `URL` (default: schema_registry.url of the configuration)")
 	out := fs.String("out", "", "docs: write the catalogue to this `file` instead of stdout")
+	first := fs.Bool("first-registration", false, "check: pass when no subject is registered yet (a first deployment to this registry)")
 	if len(args) == 0 || !slices.Contains(schemaCommands, args[0]) {
 		if err := fs.Parse(args); err != nil {
 			return err // --help: usage printed, exit 0
@@ -70,7 +75,7 @@ and reads it, its key, partitions and retention, and each schema's fields.`, std
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if args[0] == "check" {
-		return checkSchemas(rctx, src, subjects, std)
+		return checkSchemas(rctx, src, subjects, *first, std)
 	}
 	reg := schemas.NewRegistry(src)
 	if err := reg.Register(rctx, subjects); err != nil {
@@ -84,57 +89,73 @@ and reads it, its key, partitions and retention, and each schema's fields.`, std
 }
 
 // checkSchemas checks every embedded schema against its subject's latest
-// version and fails naming every incompatibility found.
-func checkSchemas(ctx context.Context, cl *sr.Client, subjects map[schemas.Kind]string, std stdio) error {
+// version and fails naming every incompatibility found. When no subject
+// has a version at all it fails unless first says a first registration is
+// expected: a wrong registry or topics.prefix looks just like that, and must
+// not let an incompatible schema through CI.
+func checkSchemas(ctx context.Context, cl *sr.Client, subjects map[schemas.Kind]string, first bool, std stdio) error {
 	var broken []string
+	checked, found := 0, 0
 	for _, k := range schemas.AllKinds() {
 		for _, subject := range []string{subjects[k], schemas.DedupedSubject(subjects[k])} {
-			if err := reportSubject(ctx, cl, subject, k.Source(), std, &broken); err != nil {
+			ok, err := reportSubject(ctx, cl, subject, k.Source(), std, &broken)
+			if err != nil {
 				return err
+			}
+			checked++
+			if ok {
+				found++
 			}
 		}
 	}
 	if len(broken) > 0 {
 		return fmt.Errorf("%d incompatible change(s); keep the old field or give the new one a default:\n  %s", len(broken), strings.Join(broken, "\n  "))
 	}
+	if found == 0 && !first {
+		return fmt.Errorf("none of the %d subjects is registered, so nothing was checked: point --registry (or schema_registry.url) at the registry production uses and check topics.prefix; for a first deployment to this registry, pass --first-registration", checked)
+	}
 	return nil
 }
 
 // reportSubject checks one subject, prints the verdict and appends what
-// breaks to broken.
-func reportSubject(ctx context.Context, cl *sr.Client, subject, source string, std stdio, broken *[]string) error {
-	problems, note, err := checkSubject(ctx, cl, subject, source)
+// breaks to broken. It reports whether the subject has a version.
+func reportSubject(ctx context.Context, cl *sr.Client, subject, source string, std stdio, broken *[]string) (bool, error) {
+	problems, found, note, err := checkSubject(ctx, cl, subject, source)
 	if err != nil {
-		return fmt.Errorf("checking %s: %w", subject, err)
+		return false, fmt.Errorf("checking %s: %w", subject, err)
 	}
 	if note != "" {
 		fmt.Fprintf(std.err, "%s: %s\n", subject, note)
 	}
-	if len(problems) == 0 {
+	switch {
+	case !found:
+		fmt.Fprintf(std.out, "%-48s no version registered yet: nothing to be compatible with\n", subject)
+	case len(problems) == 0:
 		fmt.Fprintf(std.out, "%-48s ok\n", subject)
 	}
 	for _, p := range problems {
 		fmt.Fprintf(std.out, "%-48s INCOMPATIBLE %s\n", subject, p)
 		*broken = append(*broken, subject+": "+p)
 	}
-	return nil
+	return found, nil
 }
 
 // checkSubject returns what breaks between source and the subject's latest
 // version: the registry's verdict where its endpoint answers, and the
 // local check always (a registry that accepts anything, like dev's, must
-// not let a break through).
-func checkSubject(ctx context.Context, cl *sr.Client, subject, source string) (problems []string, note string, err error) {
+// not let a break through). found is false when the registry says the
+// subject does not exist.
+func checkSubject(ctx context.Context, cl *sr.Client, subject, source string) (problems []string, found bool, note string, err error) {
 	latest, err := cl.SchemaByVersion(ctx, subject, -1)
-	if re, ok := errors.AsType[*sr.ResponseError](err); ok && re.StatusCode == http.StatusNotFound {
-		return nil, "no version registered yet: nothing to be compatible with", nil
+	if re, ok := errors.AsType[*sr.ResponseError](err); ok && re.ErrorCode == sr.ErrSubjectNotFound.Code {
+		return nil, false, "", nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("fetching the latest version: %w", err)
+		return nil, false, "", fmt.Errorf("fetching the latest version: %w", registryAnswer(err))
 	}
 	res, err := cl.CheckCompatibility(sr.WithParams(ctx, sr.Verbose), subject, -1, sr.Schema{Schema: source})
 	if err != nil {
-		note = fmt.Sprintf("the registry's compatibility endpoint did not answer (%v): local check only", err)
+		note = fmt.Sprintf("the registry's compatibility endpoint did not answer (%v): local check only", registryAnswer(err))
 	} else if !res.Is {
 		msgs := res.Messages
 		if len(msgs) == 0 {
@@ -146,12 +167,31 @@ func checkSubject(ctx context.Context, cl *sr.Client, subject, source string) (p
 	}
 	local, err := schemas.Compatibility(source, latest.Schema.Schema)
 	if err != nil {
-		return nil, note, err
+		return nil, true, note, err
 	}
 	for _, p := range local {
 		problems = append(problems, fmt.Sprintf("against version %d: %s", latest.Version, p))
 	}
-	return problems, note, nil
+	return problems, true, note, nil
+}
+
+// registryAnswer names the URL, status and (the start of) the body of a
+// registry's error answer: a 404 page from a wrong path or a proxy says
+// nothing useful on its own.
+func registryAnswer(err error) error {
+	re, ok := errors.AsType[*sr.ResponseError](err)
+	if !ok {
+		return err
+	}
+	body := string(re.Raw)
+	if len(body) > 200 {
+		body = strings.ToValidUTF8(body[:200], "") + "…"
+	}
+	hint := ""
+	if re.StatusCode == http.StatusNotFound {
+		hint = " (not the registry's \"subject not found\", error 40401: is the registry URL right, without a path the registry does not serve?)"
+	}
+	return fmt.Errorf("%s %s answered %d%s: %s", re.Method, re.URL, re.StatusCode, hint, body)
 }
 
 // writeCatalogue writes the topic catalogue to path, or stdout.

@@ -1,13 +1,17 @@
 // Package topics defines hookbridge's topics (partitions, retention,
-// compaction) and creates them idempotently; `hookbridge topics apply` and
-// `dev` use it.
+// compaction) and creates them idempotently, reporting each config it
+// changes on a topic that exists and never lowering one raised there
+// unless asked; `hookbridge topics apply` and `dev` use it.
 package topics
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -58,11 +62,40 @@ type Result struct {
 	// Partitions is the topic's partition count when it already existed;
 	// Apply never changes it, since that would move keys between partitions.
 	Partitions int32
+	// Set are the configs of an existing topic that Apply changed (in a
+	// dry run: would change).
+	Set []Change
+	// Kept are the configs an existing topic has above the spec (raised by
+	// hand, say) that Apply left as they are; Options.Lower sets them.
+	Kept []Change
 }
 
-// Apply creates the topics that do not exist yet and sets the configs of
-// those that do. It is safe to run any number of times.
+// Change is one config of a topic: what the broker has and what the spec
+// asks for.
+type Change struct {
+	Config, Old, New string
+}
+
+// Options say how Apply treats the topics that exist.
+type Options struct {
+	// DryRun makes Apply report what it would create and set, and change
+	// nothing.
+	DryRun bool
+	// Lower lets Apply lower a retention.ms, max.message.bytes or
+	// min.insync.replicas that a topic has above the spec.
+	Lower bool
+}
+
+// Apply is ApplyWith with the zero Options.
 func Apply(ctx context.Context, adm *kadm.Client, replication int16, specs []Spec) ([]Result, error) {
+	return ApplyWith(ctx, adm, replication, specs, Options{})
+}
+
+// ApplyWith creates the topics that do not exist yet and sets the configs
+// of those that do where they differ from the spec, except that it never
+// lowers one the topic has higher unless o.Lower. It is safe to run any
+// number of times.
+func ApplyWith(ctx context.Context, adm *kadm.Client, replication int16, specs []Spec, o Options) ([]Result, error) {
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
@@ -74,10 +107,15 @@ func Apply(ctx context.Context, adm *kadm.Client, replication int16, specs []Spe
 	var results []Result
 	for _, s := range specs {
 		if n, ok := existing[s.Name]; ok {
-			if err := alter(ctx, adm, s); err != nil {
+			r := Result{Topic: s.Name, Partitions: n}
+			if r.Set, r.Kept, err = reconcile(ctx, adm, s, o); err != nil {
 				return results, err
 			}
-			results = append(results, Result{Topic: s.Name, Partitions: n})
+			results = append(results, r)
+			continue
+		}
+		if o.DryRun {
+			results = append(results, Result{Topic: s.Name, Created: true, Partitions: s.Partitions})
 			continue
 		}
 		resp, err := adm.CreateTopic(ctx, s.Partitions, replication, s.Configs, s.Name)
@@ -108,10 +146,30 @@ func Partitions(ctx context.Context, adm *kadm.Client, names ...string) (map[str
 	return out, nil
 }
 
-func alter(ctx context.Context, adm *kadm.Client, s Spec) error {
+// reconcile sets the configs of s's existing topic that differ from s
+// (unless o.DryRun), leaving those it has higher unless o.Lower, and
+// returns what it set and what it kept.
+func reconcile(ctx context.Context, adm *kadm.Client, s Spec, o Options) (set, kept []Change, err error) {
+	current, err := topicConfigs(ctx, adm, s.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := slices.Sorted(maps.Keys(s.Configs))
 	var alters []kadm.AlterConfig
-	for k, v := range s.Configs {
-		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: v})
+	for _, k := range keys {
+		c := Change{Config: k, Old: current[k], New: *s.Configs[k]}
+		switch {
+		case same(k, c.Old, c.New):
+			continue
+		case !o.Lower && higher(k, c.Old, c.New):
+			kept = append(kept, c)
+			continue
+		}
+		set = append(set, c)
+		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: s.Configs[k]})
+	}
+	if len(alters) == 0 || o.DryRun {
+		return set, kept, nil
 	}
 	resps, err := adm.AlterTopicConfigs(ctx, alters, s.Name)
 	if err == nil {
@@ -120,9 +178,67 @@ func alter(ctx context.Context, adm *kadm.Client, s Spec) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("topics: setting configs of %s: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("topics: setting configs of %s: %w", s.Name, err)
 	}
-	return nil
+	return set, kept, nil
+}
+
+// topicConfigs returns the configs the broker has for topic (set on it or
+// defaults).
+func topicConfigs(ctx context.Context, adm *kadm.Client, topic string) (map[string]string, error) {
+	described, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("topics: describing the configs of %s: %w", topic, err)
+	}
+	rc, err := described.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("topics: describing the configs of %s: %w", topic, err)
+	}
+	out := make(map[string]string, len(rc.Configs))
+	for _, c := range rc.Configs {
+		out[c.Key] = c.MaybeValue()
+	}
+	return out, nil
+}
+
+// same reports whether a config's two values mean the same; a list
+// (cleanup.policy) is the same in any order.
+func same(key, a, b string) bool {
+	if key != "cleanup.policy" {
+		return a == b
+	}
+	split := func(v string) []string {
+		parts := strings.Split(strings.ReplaceAll(v, " ", ""), ",")
+		slices.Sort(parts)
+		return parts
+	}
+	return slices.Equal(split(a), split(b))
+}
+
+// higher reports whether cur is above want for a config whose higher value
+// an operator may have chosen on purpose: lowering retention.ms deletes
+// records, lowering min.insync.replicas weakens what an ack means, and
+// lowering max.message.bytes refuses records the topic took before.
+// retention.ms -1 is forever, above every other value.
+func higher(key, cur, want string) bool {
+	if key != "retention.ms" && key != "max.message.bytes" && key != "min.insync.replicas" {
+		return false
+	}
+	c, err := strconv.ParseInt(cur, 10, 64)
+	if err != nil {
+		return false
+	}
+	w, err := strconv.ParseInt(want, 10, 64)
+	if err != nil {
+		return false
+	}
+	if key == "retention.ms" && (c < 0 || w < 0) {
+		return c < 0 && w >= 0
+	}
+	return c > w
 }
 
 // MaxMessageBytes reads the max.message.bytes each topic has on the broker
