@@ -115,18 +115,24 @@ type Backoff struct {
 // the upper half is random so that partitions and processes that failed
 // together do not retry together.
 func (b Backoff) delay(n int) time.Duration {
-	base, limit := b.Base, b.Cap
+	base, limit := b.Base, b.longest()
 	if base <= 0 {
 		base = 500 * time.Millisecond
-	}
-	if limit <= 0 {
-		limit = 30 * time.Second
 	}
 	d := limit
 	if n < 30 && base<<n < limit {
 		d = base << n
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// longest is Cap or its default: the longest backoff, and the longest
+// Retry-After the client follows.
+func (b Backoff) longest() time.Duration {
+	if b.Cap <= 0 {
+		return 30 * time.Second
+	}
+	return b.Cap
 }
 
 // ClientOptions configure a Client.
@@ -277,7 +283,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte) error {
 		case status == http.StatusTooManyRequests:
 			// The whole endpoint waits, not just this request: every
 			// partition shares the account's window.
-			if d, ok := retryAfter(hdr, time.Now()); ok {
+			if d, ok := retryAfter(hdr, time.Now(), c.o.Backoff.longest()); ok {
 				wait = d
 			} else {
 				wait = c.o.Backoff.delay(attempt)
