@@ -193,13 +193,8 @@ func (p *Processor) sendBatch(ctx context.Context) error {
 	if err := p.deliver(ctx, batch, &rejected); err != nil {
 		return err
 	}
-	if len(rejected) == len(batch) && len(batch) >= systemicRejection {
-		// Every event of a sizeable batch refused one by one is not bad
-		// data but a bad setup (a revision Klaviyo no longer serves, a
-		// proxy in the way): stop, uncommitted, rather than dead-letter
-		// the stream.
-		return fmt.Errorf("klaviyo: all %d events of a batch were rejected, which points at the configuration (klaviyo.revision, klaviyo.base_url) rather than the events; stopping without committing: %w",
-			len(batch), rejected[0].cause)
+	if err := p.systemic(batch, rejected); err != nil {
+		return err
 	}
 	for _, r := range rejected {
 		if err := p.deadLetter(ctx, r.rec, "rejected", r.cause); err != nil {
@@ -217,10 +212,33 @@ func (p *Processor) sendBatch(ctx context.Context) error {
 // the group instead of filling the dead-letter topic.
 const systemicRejection = 16
 
+// systemic stops the group, uncommitted, when every event of a sizeable
+// batch was refused one by one and no refusal points into an event (a
+// revision Klaviyo no longer serves, a proxy in the way): that is the
+// setup, not the data, and dead-lettering would empty the stream. A
+// refusal that points into an event is that event's (an email Klaviyo
+// refuses, say): however many a sender makes, they are dead-lettered and
+// the group goes on. The error is logged at error level, so it carries
+// Klaviyo's status and codes; the detail, which may quote an email, goes
+// to debug.
+func (p *Processor) systemic(batch []pending, rejected []rejection) error {
+	if len(rejected) != len(batch) || len(batch) < systemicRejection {
+		return nil
+	}
+	for _, r := range rejected {
+		if r.cause.PointsAtEvent() {
+			return nil
+		}
+	}
+	p.log.Debug("klaviyo rejection detail", "err", rejected[0].cause)
+	return fmt.Errorf("klaviyo: all %d events of a batch were rejected without an error pointing into any of them (%s), which points at the configuration (klaviyo.revision, klaviyo.base_url, a proxy in between) rather than the events; stopping without committing",
+		len(batch), rejected[0].cause.Summary())
+}
+
 // rejection is an event Klaviyo refused, with its answer.
 type rejection struct {
 	rec   *kgo.Record
-	cause error
+	cause *APIError
 }
 
 // deliver sends batch, and when Klaviyo rejects it, splits it until the
@@ -254,7 +272,7 @@ func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]re
 	case !errors.As(err, &apiErr) || !apiErr.Rejected():
 		return err
 	case len(batch) == 1:
-		*rejected = append(*rejected, rejection{batch[0].rec, err})
+		*rejected = append(*rejected, rejection{batch[0].rec, apiErr})
 		return nil
 	case len(batch) < p.o.IsolateBelow:
 		p.logRejection("klaviyo rejected a batch; sending its events one by one", len(batch), apiErr)

@@ -2,6 +2,7 @@ package klaviyo
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -364,6 +365,39 @@ func TestProcessorStopsWhenEverythingIsRejected(t *testing.T) {
 	}
 	if n := len(h.deadLetters()); n != 0 {
 		t.Errorf("%d events dead-lettered for a configuration error", n)
+	}
+	// The stop is logged at error level: Klaviyo's detail, which may
+	// quote an email, stays at debug.
+	const detail = "malformed revision header"
+	if strings.Contains(err.Error(), detail) || !strings.Contains(err.Error(), "answered 400") {
+		t.Errorf("the stop error should carry the status and not Klaviyo's detail: %v", err)
+	}
+	for line := range strings.Lines(h.logs.String()) {
+		if strings.Contains(line, detail) && !strings.Contains(line, "level=DEBUG") {
+			t.Errorf("Klaviyo's detail is logged above debug: %s", line)
+		}
+	}
+}
+
+// Refusals that point into the events are the events' own, however many a
+// sender makes: a batch of events Klaviyo refuses one by one (here each
+// with an email it rejects) is dead-lettered and the group goes on.
+func TestProcessorNeverStopsOnRejectedContent(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	var evs []schemas.Event
+	for i := range 2 * systemicRejection {
+		evs = append(evs, decision(fmt.Sprintf("refused-%d", i), fmt.Sprintf("user%d@nodot", i), "cart_abandonment"))
+	}
+	if err := p.Process(ctx, h.records(evs...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v; want every event done", held(p), err)
+	}
+	if got := h.deadLettersFor("rejected"); got != len(evs) {
+		t.Errorf("%d dead letters for reason rejected, want %d", got, len(evs))
 	}
 }
 
