@@ -148,6 +148,10 @@ func (p *Processor) take(ctx context.Context, rec *kgo.Record) error {
 	if err != nil {
 		return p.deadLetter(ctx, rec, "unencodable", err)
 	}
+	if size := bulkEnvelope + enc.Size(); size > MaxBulkBytes {
+		// Alone in a request and still over Klaviyo's payload limit.
+		return p.deadLetter(ctx, rec, "unmappable", &LimitError{Field: "encoded size", Size: size, Limit: MaxBulkBytes, Unit: "bytes"})
+	}
 	p.buf = append(p.buf, pending{rec: rec, ev: enc})
 	p.bufBytes += enc.Size()
 	return nil
