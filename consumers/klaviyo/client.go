@@ -182,8 +182,9 @@ type ClientOptions struct {
 	// it, give each its share.
 	Bulk, Single Limit
 	// Headroom is the fraction of each limit left unused so that latency
-	// jitter never pushes a window over; default 0.02.
-	Headroom float64
+	// jitter never pushes a window over; 0.02 when nil, and 0 uses the
+	// whole limit.
+	Headroom *float64
 	// Backoff paces retries of 429s without Retry-After, 5xx and network
 	// errors.
 	Backoff Backoff
@@ -231,8 +232,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.Single.Steady == 0 {
 		o.Single = SingleEndpointLimit()
 	}
-	if o.Headroom == 0 {
-		o.Headroom = 0.02
+	if o.Headroom == nil {
+		o.Headroom = new(0.02)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -241,8 +242,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 		o.Metrics, _ = NewMetrics(nil)
 	}
 	c := &Client{o: o, log: o.Logger, m: o.Metrics, pacers: map[string]*pacer{
-		PathBulkEvents: newPacer(o.Bulk, o.Headroom),
-		PathEvents:     newPacer(o.Single, o.Headroom),
+		PathBulkEvents: newPacer(o.Bulk, *o.Headroom),
+		PathEvents:     newPacer(o.Single, *o.Headroom),
 	}}
 	c.http = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	if o.HTTP != nil {

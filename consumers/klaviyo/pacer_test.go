@@ -1,6 +1,8 @@
 package klaviyo
 
 import (
+	"fmt"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -37,6 +39,32 @@ func TestRetryAfterIsBounded(t *testing.T) {
 		got, ok := retryAfter(http.Header{"Retry-After": {c.header}}, now, limit)
 		if got != c.want || ok != c.ok {
 			t.Errorf("Retry-After %q: %v, %v; want %v, %v", c.header, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// A headroom of 0 paces at the whole limit; only a missing one gets the
+// default 2 %.
+func TestClientHeadroomZeroUsesTheWholeLimit(t *testing.T) {
+	lim := Limit{Burst: 10, Steady: 600}
+	for _, c := range []struct {
+		headroom *float64
+		want     float64 // steady requests per second
+	}{
+		{nil, 10 * 0.98},
+		{new(0.0), 10},
+		{new(0.1), 10 * 0.9},
+	} {
+		cl, err := NewClient(ClientOptions{DryRun: true, Bulk: lim, Single: lim, Headroom: c.headroom})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := float64(cl.pacers[PathBulkEvents].steady.Limit()); math.Abs(got-c.want) > 1e-9 {
+			name := "nil"
+			if c.headroom != nil {
+				name = fmt.Sprint(*c.headroom)
+			}
+			t.Errorf("headroom %s: paced at %v/s, want %v/s", name, got, c.want)
 		}
 	}
 }

@@ -271,7 +271,7 @@ func TestClientPacingAvoids429(t *testing.T) {
 	// scheduling jitter of a loaded test machine.
 	h := newHarness(t, harnessOptions{
 		fake:   klaviyofake.Options{Bulk: klaviyofake.Limit(lim), Single: klaviyofake.Limit(fastLimit), FractionalRetryAfter: true},
-		client: ClientOptions{Bulk: lim, Single: fastLimit, Headroom: 0.2},
+		client: ClientOptions{Bulk: lim, Single: fastLimit, Headroom: new(0.2)},
 	})
 	ctx := testContext(t, 10*time.Second)
 	p := h.processor(Options{BatchSize: 2})
