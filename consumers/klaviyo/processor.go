@@ -36,6 +36,22 @@ type Options struct {
 	Backoff Backoff
 }
 
+// DryRunSuffix is added to the group id of a dry run.
+const DryRunSuffix = "-dry-run"
+
+// GroupID is the consumer group the forwarder joins: group when it sends,
+// group+DryRunSuffix in a dry run. A dry run marks what it logged as done,
+// and under the live group that would commit past events Klaviyo never
+// received; under a group of its own it never moves the live group's
+// offsets nor takes its partitions, so going live starts where the live
+// group left off.
+func GroupID(group string, dryRun bool) string {
+	if dryRun {
+		return group + DryRunSuffix
+	}
+	return group
+}
+
 // NewProcessorFunc returns the consumers.Group.NewProcessor of the
 // forwarder.
 func NewProcessorFunc(o Options) func(consumers.PartitionContext) (consumers.Processor, error) {
@@ -308,6 +324,13 @@ func (p *Processor) logRejection(msg string, events int, apiErr *APIError) {
 // logs it (Klaviyo's error detail may quote an email: cause stays out of
 // this package's logs and errors).
 func (p *Processor) deadLetter(ctx context.Context, rec *kgo.Record, reason string, cause error) error {
+	if p.o.Client.DryRun() {
+		// A dry run changes nothing the live run will see: the live
+		// group dead-letters the record when it gets there.
+		p.log.Info("klaviyo dry run: would dead-letter", "offset", rec.Offset, "reason", reason)
+		p.log.Debug("klaviyo dry run: dead-letter cause", "offset", rec.Offset, "err", cause)
+		return nil
+	}
 	if p.pc.DeadLetter == nil {
 		return fmt.Errorf("klaviyo: offset %d cannot be sent (%s) and there is no dead-letter topic", rec.Offset, reason)
 	}

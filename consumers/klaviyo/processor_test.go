@@ -350,6 +350,33 @@ func TestDryRun(t *testing.T) {
 	}
 }
 
+// A dry run changes nothing the live run sees: a record it cannot send is
+// logged, not dead-lettered (the live run dead-letters it when it gets
+// there), and the dry run goes on.
+func TestDryRunWritesNoDeadLetters(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	var err error
+	h.client, err = NewClient(ClientOptions{DryRun: true, Logger: h.client.log, Metrics: h.metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, 5*time.Second)
+	p := h.processor(Options{})
+	recs := append(h.records(decision("dry-long", "ada@example.com", strings.Repeat("a", 130))), h.poison())
+	if err := p.Process(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v", held(p), err)
+	}
+	if n := len(h.deadLetters()); n != 0 {
+		t.Errorf("a dry run wrote %d dead letters", n)
+	}
+	if logs := h.logs.String(); strings.Count(logs, "klaviyo dry run: would dead-letter") != 2 {
+		t.Errorf("want both records logged as would-be dead letters:\n%s", logs)
+	}
+}
+
 // When every event of a sizeable batch is refused, the setup is wrong, not
 // the data: the partition stops uncommitted instead of dead-lettering all.
 func TestProcessorStopsWhenEverythingIsRejected(t *testing.T) {
