@@ -354,12 +354,7 @@ func TestDryRun(t *testing.T) {
 // logged, not dead-lettered (the live run dead-letters it when it gets
 // there), and the dry run goes on.
 func TestDryRunWritesNoDeadLetters(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
-	var err error
-	h.client, err = NewClient(ClientOptions{DryRun: true, Logger: h.client.log, Metrics: h.metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := newHarness(t, harnessOptions{client: ClientOptions{DryRun: true}})
 	ctx := testContext(t, 5*time.Second)
 	p := h.processor(Options{})
 	recs := append(h.records(decision("dry-long", "ada@example.com", strings.Repeat("a", 130))), h.poison())
