@@ -293,8 +293,8 @@ func (c *Client) Send(ctx context.Context, ev *Encoded) error {
 
 // post sends body until Klaviyo answers 2xx or something retrying cannot
 // fix, or ctx ends. 429, 5xx, 408, 425, network errors and timeouts are
-// retried; the
-// event's unique_id makes a retry after an ambiguous failure harmless.
+// retried; the event's unique_id makes a retry after an ambiguous failure
+// harmless.
 func (c *Client) post(ctx context.Context, path string, body []byte) error {
 	p := c.pacers[path]
 	for attempt := 0; ; attempt++ {
