@@ -31,8 +31,10 @@ func runKlaviyo(ctx context.Context, env consumerEnv) error {
 		return err
 	}
 	log := opts.Logger
+	group := klaviyo.GroupID(k.Group, dryRun)
 	if dryRun {
-		log.Info("klaviyo forwarder in dry-run mode: events are logged, not sent")
+		log.Info("klaviyo forwarder in dry-run mode: events are logged, not sent; offsets are kept under a group of its own, so the live group starts where it left off",
+			"group", group, "live_group", k.Group)
 	}
 	metrics, err := klaviyo.NewMetrics(env.Metrics)
 	if err != nil {
@@ -64,7 +66,7 @@ func runKlaviyo(ctx context.Context, env consumerEnv) error {
 		Backoff:    klaviyo.Backoff{Base: k.RetryBase, Cap: k.RetryCap},
 	}
 	return consumers.Run(ctx, opts, consumers.Group{
-		Name:          k.Group,
+		Name:          group,
 		Topics:        forwardedTopics(cfg.Topics),
 		NewProcessor:  klaviyo.NewProcessorFunc(proc),
 		FlushInterval: k.FlushInterval,

@@ -37,7 +37,17 @@ const DefaultRevision = "2026-07-15"
 // missing, invalid, public, or lacks events:write. Retrying cannot help.
 var ErrUnauthorized = errors.New("klaviyo: the API key was refused (check that it is a private key with the events:write scope)")
 
-// APIError is an answer from Klaviyo that retrying cannot change.
+// ErrMisconfigured is wrapped by the error of an answer no event can
+// cause: a redirect, 404, 405, 410 (a wrong klaviyo.base_url, a retired
+// endpoint), 415 or any other status that is neither retried nor a
+// rejection of the content. Retrying cannot help and dead-lettering would
+// empty the stream into the dead-letter topic, so the group stops,
+// uncommitted.
+var ErrMisconfigured = errors.New("klaviyo: the request did not reach Klaviyo's Events API as configured (check klaviyo.base_url, which is Klaviyo's address without /api such as https://a.klaviyo.com, and any proxy in between)")
+
+// APIError is Klaviyo refusing the content of a request (400, 413, 422):
+// retrying cannot change the answer, and the events go to the dead-letter
+// topic with it.
 type APIError struct {
 	Endpoint string
 	Status   int
@@ -55,6 +65,9 @@ type ErrorObject struct {
 	} `json:"source"`
 }
 
+// Error is the whole answer, detail included: it goes in the dead-letter
+// record's error header and in debug logs, never above debug, since the
+// detail may quote an email.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "klaviyo: POST %s answered %d", e.Endpoint, e.Status)
@@ -72,6 +85,12 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
+// Summary is the answer without Klaviyo's detail, for errors and logs
+// above debug level.
+func (e *APIError) Summary() string {
+	return fmt.Sprintf("POST %s answered %d (codes %v)", e.Endpoint, e.Status, e.Codes())
+}
+
 // Codes returns the code of each of Klaviyo's errors, without the detail
 // (which may quote an email), for logs at info level.
 func (e *APIError) Codes() []string {
@@ -82,18 +101,28 @@ func (e *APIError) Codes() []string {
 	return codes
 }
 
-// Unwrap lets errors.Is(err, ErrUnauthorized) find refused keys.
-func (e *APIError) Unwrap() error {
-	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
-		return ErrUnauthorized
+// Rejected reports whether the status is Klaviyo refusing the request's
+// content (400, 413, 422): the events go to the dead-letter topic, after a
+// bulk request is split to find which.
+func (e *APIError) Rejected() bool {
+	switch e.Status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return true
 	}
-	return nil
+	return false
 }
 
-// Rejected reports whether Klaviyo refused the request's content (400,
-// 413, 422, ...): the events go to the dead-letter topic, after a bulk
-// request is split to find which.
-func (e *APIError) Rejected() bool { return !errors.Is(e, ErrUnauthorized) }
+// PointsAtEvent reports whether one of Klaviyo's errors points into the
+// request body (/data/...), which makes it about an event rather than
+// about the request as configured.
+func (e *APIError) PointsAtEvent() bool {
+	for _, o := range e.Errors {
+		if strings.HasPrefix(o.Source.Pointer, "/data") {
+			return true
+		}
+	}
+	return false
+}
 
 func nonEmpty(ss ...string) []string {
 	out := ss[:0:0]
@@ -115,18 +144,24 @@ type Backoff struct {
 // the upper half is random so that partitions and processes that failed
 // together do not retry together.
 func (b Backoff) delay(n int) time.Duration {
-	base, limit := b.Base, b.Cap
+	base, limit := b.Base, b.longest()
 	if base <= 0 {
 		base = 500 * time.Millisecond
-	}
-	if limit <= 0 {
-		limit = 30 * time.Second
 	}
 	d := limit
 	if n < 30 && base<<n < limit {
 		d = base << n
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// longest is Cap or its default: the longest backoff, and the longest
+// Retry-After the client follows.
+func (b Backoff) longest() time.Duration {
+	if b.Cap <= 0 {
+		return 30 * time.Second
+	}
+	return b.Cap
 }
 
 // ClientOptions configure a Client.
@@ -147,8 +182,9 @@ type ClientOptions struct {
 	// it, give each its share.
 	Bulk, Single Limit
 	// Headroom is the fraction of each limit left unused so that latency
-	// jitter never pushes a window over; default 0.02.
-	Headroom float64
+	// jitter never pushes a window over; 0.02 when nil, and 0 uses the
+	// whole limit.
+	Headroom *float64
 	// Backoff paces retries of 429s without Retry-After, 5xx and network
 	// errors.
 	Backoff Backoff
@@ -196,8 +232,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.Single.Steady == 0 {
 		o.Single = SingleEndpointLimit()
 	}
-	if o.Headroom == 0 {
-		o.Headroom = 0.02
+	if o.Headroom == nil {
+		o.Headroom = new(0.02)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -205,13 +241,18 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.Metrics == nil {
 		o.Metrics, _ = NewMetrics(nil)
 	}
-	c := &Client{o: o, http: o.HTTP, log: o.Logger, m: o.Metrics, pacers: map[string]*pacer{
-		PathBulkEvents: newPacer(o.Bulk, o.Headroom),
-		PathEvents:     newPacer(o.Single, o.Headroom),
+	c := &Client{o: o, log: o.Logger, m: o.Metrics, pacers: map[string]*pacer{
+		PathBulkEvents: newPacer(o.Bulk, *o.Headroom),
+		PathEvents:     newPacer(o.Single, *o.Headroom),
 	}}
-	if c.http == nil {
-		c.http = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	c.http = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	if o.HTTP != nil {
+		hc := *o.HTTP
+		c.http = &hc
 	}
+	// A redirect is a wrong base_url, and following one would turn the
+	// POST into a GET whose 200 would pass for an accepted event.
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c, nil
 }
 
@@ -251,8 +292,9 @@ func (c *Client) Send(ctx context.Context, ev *Encoded) error {
 }
 
 // post sends body until Klaviyo answers 2xx or something retrying cannot
-// fix, or ctx ends. 429, 5xx, network errors and timeouts are retried; the
-// event's unique_id makes a retry after an ambiguous failure harmless.
+// fix, or ctx ends. 429, 5xx, 408, 425, network errors and timeouts are
+// retried; the event's unique_id makes a retry after an ambiguous failure
+// harmless.
 func (c *Client) post(ctx context.Context, path string, body []byte) error {
 	p := c.pacers[path]
 	for attempt := 0; ; attempt++ {
@@ -277,30 +319,26 @@ func (c *Client) post(ctx context.Context, path string, body []byte) error {
 		case status == http.StatusTooManyRequests:
 			// The whole endpoint waits, not just this request: every
 			// partition shares the account's window.
-			if d, ok := retryAfter(hdr, time.Now()); ok {
+			if d, ok := retryAfter(hdr, time.Now(), c.o.Backoff.longest()); ok {
 				wait = d
 			} else {
 				wait = c.o.Backoff.delay(attempt)
 			}
 			p.pause(wait)
 			c.log.Warn("klaviyo rate limit hit; waiting", "endpoint", path, "wait", wait)
-		case status >= 500:
+		case status >= 500 || status == http.StatusRequestTimeout || status == http.StatusTooEarly:
+			// 408 and 425 come from a proxy or load balancer in between:
+			// transient like a 5xx.
 			p.observe(hdr)
 			wait = c.o.Backoff.delay(attempt)
-			c.log.Warn("klaviyo server error; retrying", "endpoint", path, "status", status, "attempt", attempt+1)
+			c.log.Warn("klaviyo answered a transient error; retrying", "endpoint", path, "status", status, "attempt", attempt+1)
 		case status == http.StatusForbidden && isChallenge(hdr):
 			// A Cloudflare challenge page, not a refused key.
 			wait = c.o.Backoff.delay(attempt)
 			c.log.Warn("klaviyo answered with a bot challenge; backing off", "endpoint", path, "attempt", attempt+1)
 		default:
 			p.observe(hdr)
-			apiErr := &APIError{Endpoint: path, Status: status, Errors: parseErrors(respBody)}
-			if errors.Is(apiErr, ErrUnauthorized) {
-				c.mu.Lock()
-				c.authErr = apiErr
-				c.mu.Unlock()
-			}
-			return apiErr
+			return c.refused(path, status, hdr, respBody)
 		}
 		if c.o.MaxAttempts > 0 && attempt+1 >= c.o.MaxAttempts {
 			if err == nil {
@@ -312,6 +350,31 @@ func (c *Client) post(ctx context.Context, path string, body []byte) error {
 			return err
 		}
 	}
+}
+
+// refused is the error of an answer retrying cannot change: a rejection
+// of the content (*APIError, for the dead-letter topic), or an error that
+// stops the group (a refused key, a setup that does not reach the Events
+// API). The latter is logged at error level, so it carries the status and
+// Klaviyo's codes but not their detail, which goes to debug.
+func (c *Client) refused(path string, status int, hdr http.Header, body []byte) error {
+	apiErr := &APIError{Endpoint: path, Status: status, Errors: parseErrors(body)}
+	if apiErr.Rejected() {
+		return apiErr
+	}
+	c.log.Debug("klaviyo refusal detail", "endpoint", path, "err", apiErr)
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		err := fmt.Errorf("%w: %s", ErrUnauthorized, apiErr.Summary())
+		c.mu.Lock()
+		c.authErr = err
+		c.mu.Unlock()
+		return err
+	}
+	where := c.o.BaseURL + path
+	if loc := hdr.Get("Location"); status >= 300 && status < 400 && loc != "" {
+		where += " (redirecting to " + loc + ")"
+	}
+	return fmt.Errorf("%w: POST %s answered %d (codes %v)", ErrMisconfigured, where, status, apiErr.Codes())
 }
 
 // attempt is one HTTP round trip. Its errors carry the URL and never the

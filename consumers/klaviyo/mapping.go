@@ -5,6 +5,8 @@
 // The work is split so each file has one job:
 //   - mapping.go turns a decoded event into a Klaviyo event (metric name,
 //     profile, properties, time, unique_id);
+//   - limits.go checks the mapped event against Klaviyo's content limits,
+//     so what Klaviyo would refuse is dead-lettered without being sent;
 //   - wire.go encodes Klaviyo events as the JSON:API bodies of the create
 //     endpoints;
 //   - pacer.go paces requests to each endpoint's burst and steady limits and
@@ -125,16 +127,29 @@ func NewMapper(o MappingOptions) *Mapper {
 // mapping for.
 var ErrUnknownEvent = errors.New("klaviyo: no Klaviyo mapping for this event type")
 
-// Map returns the Klaviyo event for ev, or a *SkipError when ev has no
-// usable profile identifier.
+// Map returns the Klaviyo event for ev, a *SkipError when ev has no
+// usable profile identifier, or a *LimitError when Klaviyo would refuse
+// it.
 func (m *Mapper) Map(ev schemas.Event) (Event, error) {
+	var (
+		kev Event
+		err error
+	)
 	switch e := ev.(type) {
 	case *schemas.DecisionMade:
-		return m.decision(e)
+		kev, err = m.decision(e)
 	case *schemas.AgentMessage:
-		return m.message(e)
+		kev, err = m.message(e)
+	default:
+		return Event{}, ErrUnknownEvent
 	}
-	return Event{}, ErrUnknownEvent
+	if err != nil {
+		return Event{}, err
+	}
+	if err := checkLimits(&kev); err != nil {
+		return Event{}, err
+	}
+	return kev, nil
 }
 
 // DecisionMetric is the metric name of a Pique action.

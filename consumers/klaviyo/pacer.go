@@ -2,6 +2,7 @@ package klaviyo
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -153,19 +154,30 @@ func (p *pacer) observe(h http.Header) {
 	p.pause(hold)
 }
 
-// retryAfter reads Retry-After in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+// retryAfter reads Retry-After in seconds or as an HTTP date, cut to
+// limit: the header comes from whatever answered, and a day's wait (or a
+// number that overflows a Duration) would stall every partition. A
+// negative, non-finite or unreadable value counts as absent.
+func retryAfter(h http.Header, now time.Time, limit time.Duration) (time.Duration, bool) {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second)), true
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(secs) || math.IsInf(secs, 0) || secs < 0 {
+			return 0, false
+		}
+		if secs >= limit.Seconds() {
+			return limit, true
+		}
+		d = time.Duration(secs * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = max(t.Sub(now), 0)
+	} else {
+		return 0, false
 	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+	return min(d, limit), true
 }
 
 func headerInt(h http.Header, key string) (int, bool) {

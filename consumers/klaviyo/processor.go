@@ -36,6 +36,22 @@ type Options struct {
 	Backoff Backoff
 }
 
+// DryRunSuffix is added to the group id of a dry run.
+const DryRunSuffix = "-dry-run"
+
+// GroupID is the consumer group the forwarder joins: group when it sends,
+// group+DryRunSuffix in a dry run. A dry run marks what it logged as done,
+// and under the live group that would commit past events Klaviyo never
+// received; under a group of its own it never moves the live group's
+// offsets nor takes its partitions, so going live starts where the live
+// group left off.
+func GroupID(group string, dryRun bool) string {
+	if dryRun {
+		return group + DryRunSuffix
+	}
+	return group
+}
+
 // NewProcessorFunc returns the consumers.Group.NewProcessor of the
 // forwarder.
 func NewProcessorFunc(o Options) func(consumers.PartitionContext) (consumers.Processor, error) {
@@ -148,6 +164,10 @@ func (p *Processor) take(ctx context.Context, rec *kgo.Record) error {
 	if err != nil {
 		return p.deadLetter(ctx, rec, "unencodable", err)
 	}
+	if size := bulkEnvelope + enc.Size(); size > MaxBulkBytes {
+		// Alone in a request and still over Klaviyo's payload limit.
+		return p.deadLetter(ctx, rec, "unmappable", &LimitError{Field: "encoded size", Size: size, Limit: MaxBulkBytes, Unit: "bytes"})
+	}
 	p.buf = append(p.buf, pending{rec: rec, ev: enc})
 	p.bufBytes += enc.Size()
 	return nil
@@ -193,13 +213,8 @@ func (p *Processor) sendBatch(ctx context.Context) error {
 	if err := p.deliver(ctx, batch, &rejected); err != nil {
 		return err
 	}
-	if len(rejected) == len(batch) && len(batch) >= systemicRejection {
-		// Every event of a sizeable batch refused one by one is not bad
-		// data but a bad setup (a revision Klaviyo no longer serves, a
-		// proxy in the way): stop, uncommitted, rather than dead-letter
-		// the stream.
-		return fmt.Errorf("klaviyo: all %d events of a batch were rejected, which points at the configuration (klaviyo.revision, klaviyo.base_url) rather than the events; stopping without committing: %w",
-			len(batch), rejected[0].cause)
+	if err := p.systemic(batch, rejected); err != nil {
+		return err
 	}
 	for _, r := range rejected {
 		if err := p.deadLetter(ctx, r.rec, "rejected", r.cause); err != nil {
@@ -217,10 +232,33 @@ func (p *Processor) sendBatch(ctx context.Context) error {
 // the group instead of filling the dead-letter topic.
 const systemicRejection = 16
 
+// systemic stops the group, uncommitted, when every event of a sizeable
+// batch was refused one by one and no refusal points into an event (a
+// revision Klaviyo no longer serves, a proxy in the way): that is the
+// setup, not the data, and dead-lettering would empty the stream. A
+// refusal that points into an event is that event's (an email Klaviyo
+// refuses, say): however many a sender makes, they are dead-lettered and
+// the group goes on. The error is logged at error level, so it carries
+// Klaviyo's status and codes; the detail, which may quote an email, goes
+// to debug.
+func (p *Processor) systemic(batch []pending, rejected []rejection) error {
+	if len(rejected) != len(batch) || len(batch) < systemicRejection {
+		return nil
+	}
+	for _, r := range rejected {
+		if r.cause.PointsAtEvent() {
+			return nil
+		}
+	}
+	p.log.Debug("klaviyo rejection detail", "err", rejected[0].cause)
+	return fmt.Errorf("klaviyo: all %d events of a batch were rejected without an error pointing into any of them (%s), which points at the configuration (klaviyo.revision, klaviyo.base_url, a proxy in between) rather than the events; stopping without committing",
+		len(batch), rejected[0].cause.Summary())
+}
+
 // rejection is an event Klaviyo refused, with its answer.
 type rejection struct {
 	rec   *kgo.Record
-	cause error
+	cause *APIError
 }
 
 // deliver sends batch, and when Klaviyo rejects it, splits it until the
@@ -254,7 +292,7 @@ func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]re
 	case !errors.As(err, &apiErr) || !apiErr.Rejected():
 		return err
 	case len(batch) == 1:
-		*rejected = append(*rejected, rejection{batch[0].rec, err})
+		*rejected = append(*rejected, rejection{batch[0].rec, apiErr})
 		return nil
 	case len(batch) < p.o.IsolateBelow:
 		p.logRejection("klaviyo rejected a batch; sending its events one by one", len(batch), apiErr)
@@ -286,6 +324,13 @@ func (p *Processor) logRejection(msg string, events int, apiErr *APIError) {
 // logs it (Klaviyo's error detail may quote an email: cause stays out of
 // this package's logs and errors).
 func (p *Processor) deadLetter(ctx context.Context, rec *kgo.Record, reason string, cause error) error {
+	if p.o.Client.DryRun() {
+		// A dry run changes nothing the live run will see: the live
+		// group dead-letters the record when it gets there.
+		p.log.Info("klaviyo dry run: would dead-letter", "offset", rec.Offset, "reason", reason)
+		p.log.Debug("klaviyo dry run: dead-letter cause", "offset", rec.Offset, "err", cause)
+		return nil
+	}
 	if p.pc.DeadLetter == nil {
 		return fmt.Errorf("klaviyo: offset %d cannot be sent (%s) and there is no dead-letter topic", rec.Offset, reason)
 	}

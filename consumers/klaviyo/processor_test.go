@@ -2,6 +2,7 @@ package klaviyo
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -117,7 +118,14 @@ func TestProcessorDeadLettersOnlyRejectedEvents(t *testing.T) {
 	}
 	expectStored(t, h.fake, NewMapper(h.mapping), good)
 	dead := h.deadLetters()
-	want := map[string]string{"bad-email": "invalid email", "bad-huge": "100 KB", "bad-name": "metric name", "": "Confluent wire format"}
+	// What Klaviyo would refuse for the event's own limits is not sent at
+	// all; what only Klaviyo can judge (the email) is refused by it.
+	want := map[string]struct{ reason, about string }{
+		"bad-email": {"rejected", "answered 400; invalid: Invalid input.: invalid email"},
+		"bad-huge":  {"unmappable", "properties.reason is 103424 bytes"},
+		"bad-name":  {"unmappable", "metric name is 130 characters"},
+		"":          {"undecodable", "Confluent wire format"},
+	}
 	if len(dead) != len(want) {
 		t.Fatalf("%d dead letters, want %d: %v", len(dead), len(want), dead)
 	}
@@ -126,16 +134,10 @@ func TestProcessorDeadLettersOnlyRejectedEvents(t *testing.T) {
 		if d.rec == poison {
 			id = ""
 		}
-		sub, ok := want[id]
-		if !ok || !strings.Contains(d.cause.Error(), sub) {
-			t.Errorf("dead letter %q: %v; want an error about %q", id, d.cause, sub)
+		w, ok := want[id]
+		if !ok || d.reason != w.reason || !strings.Contains(d.cause.Error(), w.about) {
+			t.Errorf("dead letter %q: %s, %v; want %s, an error about %q", id, d.reason, d.cause, w.reason, w.about)
 		}
-		if id != "" && !strings.Contains(d.cause.Error(), "answered 400") {
-			t.Errorf("dead letter %q lacks Klaviyo's answer: %v", id, d.cause)
-		}
-	}
-	if got := h.deadLettersFor("rejected"); got != 3 {
-		t.Errorf("dead letters for reason rejected: %d, want 3", got)
 	}
 }
 
@@ -269,7 +271,7 @@ func TestClientPacingAvoids429(t *testing.T) {
 	// scheduling jitter of a loaded test machine.
 	h := newHarness(t, harnessOptions{
 		fake:   klaviyofake.Options{Bulk: klaviyofake.Limit(lim), Single: klaviyofake.Limit(fastLimit), FractionalRetryAfter: true},
-		client: ClientOptions{Bulk: lim, Single: fastLimit, Headroom: 0.2},
+		client: ClientOptions{Bulk: lim, Single: fastLimit, Headroom: new(0.2)},
 	})
 	ctx := testContext(t, 10*time.Second)
 	p := h.processor(Options{BatchSize: 2})
@@ -348,6 +350,28 @@ func TestDryRun(t *testing.T) {
 	}
 }
 
+// A dry run changes nothing the live run sees: a record it cannot send is
+// logged, not dead-lettered (the live run dead-letters it when it gets
+// there), and the dry run goes on.
+func TestDryRunWritesNoDeadLetters(t *testing.T) {
+	h := newHarness(t, harnessOptions{client: ClientOptions{DryRun: true}})
+	ctx := testContext(t, 5*time.Second)
+	p := h.processor(Options{})
+	recs := append(h.records(decision("dry-long", "ada@example.com", strings.Repeat("a", 130))), h.poison())
+	if err := p.Process(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v", held(p), err)
+	}
+	if n := len(h.deadLetters()); n != 0 {
+		t.Errorf("a dry run wrote %d dead letters", n)
+	}
+	if logs := h.logs.String(); strings.Count(logs, "klaviyo dry run: would dead-letter") != 2 {
+		t.Errorf("want both records logged as would-be dead letters:\n%s", logs)
+	}
+}
+
 // When every event of a sizeable batch is refused, the setup is wrong, not
 // the data: the partition stops uncommitted instead of dead-lettering all.
 func TestProcessorStopsWhenEverythingIsRejected(t *testing.T) {
@@ -364,6 +388,39 @@ func TestProcessorStopsWhenEverythingIsRejected(t *testing.T) {
 	}
 	if n := len(h.deadLetters()); n != 0 {
 		t.Errorf("%d events dead-lettered for a configuration error", n)
+	}
+	// The stop is logged at error level: Klaviyo's detail, which may
+	// quote an email, stays at debug.
+	const detail = "malformed revision header"
+	if strings.Contains(err.Error(), detail) || !strings.Contains(err.Error(), "answered 400") {
+		t.Errorf("the stop error should carry the status and not Klaviyo's detail: %v", err)
+	}
+	for line := range strings.Lines(h.logs.String()) {
+		if strings.Contains(line, detail) && !strings.Contains(line, "level=DEBUG") {
+			t.Errorf("Klaviyo's detail is logged above debug: %s", line)
+		}
+	}
+}
+
+// Refusals that point into the events are the events' own, however many a
+// sender makes: a batch of events Klaviyo refuses one by one (here each
+// with an email it rejects) is dead-lettered and the group goes on.
+func TestProcessorNeverStopsOnRejectedContent(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := testContext(t, 10*time.Second)
+	p := h.processor(Options{})
+	var evs []schemas.Event
+	for i := range 2 * systemicRejection {
+		evs = append(evs, decision(fmt.Sprintf("refused-%d", i), fmt.Sprintf("user%d@nodot", i), "cart_abandonment"))
+	}
+	if err := p.Process(ctx, h.records(evs...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil || held(p) != -1 {
+		t.Fatalf("flush: pending %d, err %v; want every event done", held(p), err)
+	}
+	if got := h.deadLettersFor("rejected"); got != len(evs) {
+		t.Errorf("%d dead letters for reason rejected, want %d", got, len(evs))
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -44,8 +45,9 @@ type Klaviyo struct {
 	// RateLimits are this process's share of the account's quota.
 	RateLimits KlaviyoRateLimits `yaml:"rate_limits"`
 	// Headroom is the fraction of each limit left unused, so latency
-	// jitter never tips a window over.
-	Headroom float64 `yaml:"headroom"` // HOOKBRIDGE_KLAVIYO_HEADROOM; default 0.02
+	// jitter never tips a window over; a pointer so that 0 (use the whole
+	// limit) can be set.
+	Headroom *float64 `yaml:"headroom"` // HOOKBRIDGE_KLAVIYO_HEADROOM; default 0.02
 }
 
 // KlaviyoRateLimits are the per-endpoint limits. Klaviyo's quota is per
@@ -76,7 +78,9 @@ func (k *Klaviyo) setDefaults() {
 	orDefault(&k.RateLimits.Bulk.Steady, 150)
 	orDefault(&k.RateLimits.Single.Burst, 350)
 	orDefault(&k.RateLimits.Single.Steady, 3500)
-	orDefault(&k.Headroom, 0.02)
+	if k.Headroom == nil {
+		k.Headroom = new(0.02)
+	}
 }
 
 func (k *Klaviyo) applyEnv(env Env) error {
@@ -114,7 +118,7 @@ func (k *Klaviyo) applyEnv(env Env) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("HOOKBRIDGE_KLAVIYO_HEADROOM: %q is not a fraction such as 0.02", v))
 		}
-		k.Headroom = f
+		k.Headroom = &f
 	}
 	errs = append(errs, envSecret(env, "HOOKBRIDGE_KLAVIYO_API_KEY", &k.APIKey))
 	return errors.Join(errs...)
@@ -161,8 +165,8 @@ func (k *Klaviyo) validate() error {
 			bad(field, "%d must be at least 1", n)
 		}
 	}
-	if k.Headroom < 0 || k.Headroom >= 0.5 {
-		bad("headroom", "%v is outside 0..0.5", k.Headroom)
+	if h := *k.Headroom; h < 0 || h >= 0.5 || math.IsNaN(h) {
+		bad("headroom", "%v is outside 0..0.5", h)
 	}
 	for field, m := range map[string]map[string]string{"decision_metrics": k.DecisionMetrics, "message_metrics": k.MessageMetrics} {
 		for key, name := range m {

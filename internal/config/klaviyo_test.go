@@ -44,7 +44,7 @@ func TestKlaviyoEnv(t *testing.T) {
 	}
 	k := c.Klaviyo
 	if k.APIKey.Reveal() != "pk_from_file" || k.BaseURL != "http://127.0.0.1:9999" || k.Revision != "2025-10-15" ||
-		!k.ExternalID || k.RateLimits.Bulk.Steady != 75 || k.FlushInterval != 250*time.Millisecond || k.Headroom != 0.05 || k.Group != "team-a-klaviyo" {
+		!k.ExternalID || k.RateLimits.Bulk.Steady != 75 || k.FlushInterval != 250*time.Millisecond || *k.Headroom != 0.05 || k.Group != "team-a-klaviyo" {
 		t.Errorf("env overrides: %+v", k)
 	}
 	if s := k.APIKey.String(); strings.Contains(s, "pk_") {
@@ -82,5 +82,31 @@ func TestKlaviyoMetricOverridesFromYAML(t *testing.T) {
 	_, err := Load(path, nil)
 	if err == nil || !strings.Contains(err.Error(), "klaviyo.message_metrics.REPLENISHMENT_REMINDER") {
 		t.Errorf("empty metric name: %v", err)
+	}
+}
+
+// headroom: 0 (use the whole limit) is a setting, not "unset": only a
+// missing headroom gets the default.
+func TestKlaviyoHeadroomZeroIsKept(t *testing.T) {
+	c, err := Default(nil)
+	if err != nil || *c.Klaviyo.Headroom != 0.02 {
+		t.Fatalf("default headroom: %v, %v; want 0.02", c.Klaviyo.Headroom, err)
+	}
+	c, err = Default(klaviyoTestEnv(map[string]string{"HOOKBRIDGE_KLAVIYO_HEADROOM": "0"}))
+	if err != nil || *c.Klaviyo.Headroom != 0 {
+		t.Errorf("HOOKBRIDGE_KLAVIYO_HEADROOM=0: %v, %v; want 0", *c.Klaviyo.Headroom, err)
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("klaviyo:\n  headroom: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(path, nil)
+	if err != nil || *c.Klaviyo.Headroom != 0 {
+		t.Errorf("headroom: 0 in YAML: %v, %v; want 0", *c.Klaviyo.Headroom, err)
+	}
+	for _, bad := range []string{"-0.1", "0.5", "NaN"} {
+		if _, err := Default(klaviyoTestEnv(map[string]string{"HOOKBRIDGE_KLAVIYO_HEADROOM": bad})); err == nil || !strings.Contains(err.Error(), "klaviyo.headroom") {
+			t.Errorf("HOOKBRIDGE_KLAVIYO_HEADROOM=%s: %v; want an error naming klaviyo.headroom", bad, err)
+		}
 	}
 }
