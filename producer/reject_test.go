@@ -206,6 +206,21 @@ func TestRateLimitGets429(t *testing.T) {
 	}
 }
 
+// A rate under one per second with no burst set still lets a request
+// through: the default burst is the rate rounded up, and at least one.
+func TestSlowRateLimitDefaultBurstAdmitsOne(t *testing.T) {
+	r := newRig(t, rigOptions{tweak: func(o *Options) { o.Receiver.Pique.RateLimit = config.RateLimit{PerSecond: 0.0005} }})
+	g := sample.NewGenerator(6)
+	var codes []int
+	for i := range 2 {
+		body, _ := g.Pique(time.Now())
+		codes = append(codes, r.postPique(t, "msg_slow"+strconv.Itoa(i), body).code)
+	}
+	if codes[0] != 200 || codes[1] != 429 {
+		t.Fatalf("statuses %v, want 200 429", codes)
+	}
+}
+
 // Only authenticated requests use up a source's rate limit: a flood of
 // forged ones gets 401 and leaves the real sender's bucket alone (Product
 // Agents never retries, so a 429 would lose its webhook).

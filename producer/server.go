@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"runtime/debug"
 	"strconv"
@@ -181,7 +182,9 @@ func limiter(rl config.RateLimit) *rate.Limiter {
 	}
 	burst := rl.Burst
 	if burst == 0 {
-		burst = int(rl.PerSecond + 0.999)
+		// At least one: a bucket of none refuses every request, however
+		// slow the rate (int(0.0005+0.999) was 0).
+		burst = max(int(math.Ceil(rl.PerSecond)), 1)
 	}
 	return rate.NewLimiter(rate.Limit(rl.PerSecond), burst)
 }
