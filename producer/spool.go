@@ -134,7 +134,7 @@ func (s *Spool) Append(ctx context.Context, d *delivery) error {
 	select {
 	case err = <-written:
 	case <-ctx.Done():
-		return fmt.Errorf("spool: writing (if the write still completes, the webhook drains as a duplicate): %w", context.Cause(ctx))
+		return fmt.Errorf("spool: the write did not finish in time (if it still lands, the webhook drains to Kafka and a retry of it is a duplicate): %w", context.Cause(ctx))
 	}
 	if errors.Is(err, ErrSpoolFull) {
 		return err
