@@ -155,15 +155,7 @@ func (s *Spool) put(v []byte, source string) error {
 		s.bytes.Add(-int64(len(v)))
 		return ErrSpoolFull
 	}
-	err := s.write(func(tx *bolt.Tx) error {
-		b := tx.Bucket(spoolBucket)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		return b.Put(seqKey(seq), v)
-	})
-	if err != nil {
+	if err := s.write(func(tx *bolt.Tx) error { return putEntry(tx, v) }); err != nil {
 		s.bytes.Add(-int64(len(v)))
 		return err
 	}
@@ -179,6 +171,16 @@ func (s *Spool) put(v []byte, source string) error {
 	}
 	s.wake()
 	return nil
+}
+
+// putEntry adds v as the newest entry.
+func putEntry(tx *bolt.Tx, v []byte) error {
+	b := tx.Bucket(spoolBucket)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return b.Put(seqKey(seq), v)
 }
 
 // write runs a write transaction and remembers whether the disk took it.

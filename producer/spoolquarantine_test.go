@@ -44,6 +44,16 @@ func spoolWith(t *testing.T, dir string, bodies [][]byte) {
 	}
 }
 
+// agentBodies returns n sample Product Agents bodies from seed.
+func agentBodies(seed uint64, n int) [][]byte {
+	g := sample.NewGenerator(seed)
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i], _ = g.ProductAgents(time.Now())
+	}
+	return bodies
+}
+
 // flipByte corrupts body's spooled copy in the spool file: the first byte
 // of its base64 becomes one base64 does not have. bbolt keeps stale copies
 // of pages, so every copy is flipped.
@@ -308,12 +318,7 @@ func TestDrainFile(t *testing.T) {
 func TestDrainFileQuarantinesAnUndecodableEntryOfADamagedFile(t *testing.T) {
 	env := testkit.Start(t)
 	dir := t.TempDir()
-	g := sample.NewGenerator(34)
-	var bodies [][]byte
-	for range 10 {
-		b, _ := g.ProductAgents(time.Now())
-		bodies = append(bodies, b)
-	}
+	bodies := agentBodies(34, 10)
 	spoolWith(t, dir, bodies)
 	flipByte(t, dir, bodies[9])
 	path := filepath.Join(dir, SpoolFile)
@@ -341,12 +346,7 @@ func TestDrainFileQuarantinesAnUndecodableEntryOfADamagedFile(t *testing.T) {
 // live one; when one of them no longer decodes, the other is sent.
 func TestSalvagePrefersACopyThatDecodes(t *testing.T) {
 	dir := t.TempDir()
-	g := sample.NewGenerator(34)
-	var bodies [][]byte
-	for range 10 {
-		b, _ := g.ProductAgents(time.Now())
-		bodies = append(bodies, b)
-	}
+	bodies := agentBodies(34, 10)
 	spoolWith(t, dir, bodies)
 	path := filepath.Join(dir, SpoolFile)
 	file, err := os.ReadFile(path)
