@@ -25,12 +25,9 @@ func (s *Server) drainLoop(ctx context.Context) {
 	sp := s.opts.Spool
 	backoff := time.Second
 	for {
-		if sp.Len() == 0 || !s.kafkaUp() {
-			select {
-			case <-ctx.Done():
+		if !s.kafkaUp() || !sp.pending() {
+			if !sleep(ctx, sp.notify, time.Second) {
 				return
-			case <-sp.notify:
-			case <-time.After(time.Second):
 			}
 			continue
 		}
@@ -38,14 +35,13 @@ func (s *Server) drainLoop(ctx context.Context) {
 		if err == nil {
 			backoff = time.Second
 			if n == 0 {
-				// Nothing to read although the depth counter was not 0:
-				// an append is between its commit and its count. Wait for
-				// its wake-up rather than spinning.
-				select {
-				case <-ctx.Done():
+				// The counters said there was something, the file holds
+				// nothing: count again rather than spin.
+				if err := sp.recount(); err != nil {
+					s.log.Error("spool: counting the entries failed", "err", err)
+				}
+				if !sleep(ctx, sp.notify, time.Second) {
 					return
-				case <-sp.notify:
-				case <-time.After(time.Second):
 				}
 			}
 			continue
@@ -56,13 +52,25 @@ func (s *Server) drainLoop(ctx context.Context) {
 			backoff = time.Second
 		}
 		s.log.Warn("draining the spool failed; retrying", "drained", n, "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, nil, backoff) {
 			return
-		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// sleep waits for d, a wake-up on wake (nil: none) or the end of ctx, and
+// reports whether ctx is still live.
+func sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-t.C:
+	}
+	return true
 }
 
 // drainOnce produces one batch of spooled webhooks in spool order (so the
@@ -72,6 +80,9 @@ func (s *Server) drainLoop(ctx context.Context) {
 // never holds back the entries behind it; transient failures stay in the
 // spool, in order, for the next round.
 func (s *Server) drainOnce(ctx context.Context) (int, error) {
+	if err := s.opts.Spool.remove(nil); err != nil {
+		return 0, err // entries acknowledged before are not sent again
+	}
 	entries, err := s.opts.Spool.peek(drainBatchSize)
 	if err != nil || len(entries) == 0 {
 		return 0, err
@@ -253,7 +264,7 @@ func (s *Server) remap(d *delivery) ([]mapped, error) {
 // runs again. Whatever is left stays in the spool, in order.
 func (s *Server) drainAtShutdown() {
 	sp := s.opts.Spool
-	if sp == nil || sp.Len() == 0 {
+	if sp == nil || !sp.pending() {
 		return
 	}
 	bound := s.opts.Receiver.Spool.ShutdownDrainTimeout
@@ -267,7 +278,7 @@ func (s *Server) drainAtShutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	var lastErr error
-	for sp.Len() > 0 && ctx.Err() == nil {
+	for ctx.Err() == nil && sp.pending() {
 		n, err := s.drainOnce(ctx)
 		if err != nil {
 			lastErr = err

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -41,10 +42,17 @@ type Spool struct {
 	// lastQuarantine describes the latest entry moved out of the way.
 	lastQuarantine atomic.Pointer[string]
 	nQuarantined   atomic.Int64
-	bytes          atomic.Int64
-	depth          atomic.Int64
-	notify         chan struct{}
-	log            *slog.Logger
+	// bytes and depth count the file's entries. Each write holds counting
+	// shared from before its commit until it is counted, remove and
+	// recount hold it exclusively: they never see an entry on disk that
+	// is not counted yet.
+	counting sync.RWMutex
+	// unremoved are entries in Kafka whose removal failed (under counting).
+	unremoved []uint64
+	bytes     atomic.Int64
+	depth     atomic.Int64
+	notify    chan struct{}
+	log       *slog.Logger
 	// drainedAt is when the spool last became empty and startedAt when it
 	// last stopped being empty (unix nanoseconds). quiet is set while an
 	// episode of spooling began so soon after the last one ended that its
@@ -121,42 +129,58 @@ func (s *Spool) Append(ctx context.Context, d *delivery) error {
 	if err != nil {
 		return fmt.Errorf("spool: encoding: %w", err)
 	}
+	written := make(chan error, 1)
+	go func() { written <- s.put(v, d.Source) }()
+	select {
+	case err = <-written:
+	case <-ctx.Done():
+		return fmt.Errorf("spool: the write did not finish in time (if it still lands, the webhook drains to Kafka and a retry of it is a duplicate): %w", context.Cause(ctx))
+	}
+	if errors.Is(err, ErrSpoolFull) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("spool: writing %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// put writes v as the newest entry and counts it by the write's outcome,
+// whether or not Append still waits for it: the counters follow what the
+// file holds, and a write that lands after its caller gave up is drained.
+func (s *Spool) put(v []byte, source string) error {
+	s.counting.RLock()
+	defer s.counting.RUnlock()
 	if s.bytes.Add(int64(len(v))) > s.maxBytes {
 		s.bytes.Add(-int64(len(v)))
 		return ErrSpoolFull
 	}
-	written := make(chan error, 1)
-	go func() {
-		written <- s.write(func(tx *bolt.Tx) error {
-			b := tx.Bucket(spoolBucket)
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			return b.Put(seqKey(seq), v)
-		})
-	}()
-	select {
-	case err = <-written:
-	case <-ctx.Done():
-		return fmt.Errorf("spool: writing: %w", context.Cause(ctx))
-	}
-	if err != nil {
+	if err := s.write(func(tx *bolt.Tx) error { return putEntry(tx, v) }); err != nil {
 		s.bytes.Add(-int64(len(v)))
-		return fmt.Errorf("spool: writing %s: %w", s.path, err)
+		return err
 	}
 	if s.depth.Add(1) == 1 {
 		s.startedAt.Store(time.Now().UnixNano())
 		if since := time.Since(time.Unix(0, s.drainedAt.Load())); since < spoolRelogAfter {
 			s.quiet.Store(true)
-			s.log.Debug("spooling resumed behind the last drained webhooks", "source", d.Source)
+			s.log.Debug("spooling resumed behind the last drained webhooks", "source", source)
 		} else {
 			s.quiet.Store(false)
-			s.log.Warn("spooling started: Kafka is unreachable or did not acknowledge in time", "source", d.Source)
+			s.log.Warn("spooling started: Kafka is unreachable or did not acknowledge in time", "source", source)
 		}
 	}
 	s.wake()
 	return nil
+}
+
+// putEntry adds v as the newest entry.
+func putEntry(tx *bolt.Tx, v []byte) error {
+	b := tx.Bucket(spoolBucket)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return b.Put(seqKey(seq), v)
 }
 
 // write runs a write transaction and remembers whether the disk took it.
@@ -226,14 +250,28 @@ func decodeEntry(k, v []byte) spoolEntry {
 	return e
 }
 
-// remove deletes entries whose webhooks Kafka acknowledged.
+// remove deletes entries whose webhooks Kafka acknowledged and counts out
+// those it found. When the write fails (a full disk) it keeps seqs, and
+// removes them with the next call's: remove(nil) retries, and the drainer
+// calls it before producing anything again, rather than send them again.
 func (s *Spool) remove(seqs []uint64) error {
-	var freed int64
+	s.counting.Lock()
+	defer s.counting.Unlock()
+	seqs = append(s.unremoved, seqs...)
+	if len(seqs) == 0 {
+		return nil
+	}
+	var n, freed int64
 	err := s.write(func(tx *bolt.Tx) error {
+		n, freed = 0, 0 // Batch may run fn again
 		b := tx.Bucket(spoolBucket)
 		for _, seq := range seqs {
 			k := seqKey(seq)
-			freed += int64(len(b.Get(k)))
+			v := b.Get(k)
+			if v == nil {
+				continue
+			}
+			n, freed = n+1, freed+int64(len(v))
 			if err := b.Delete(k); err != nil {
 				return err
 			}
@@ -241,10 +279,12 @@ func (s *Spool) remove(seqs []uint64) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("spool: removing drained entries: %w", err)
+		s.unremoved = seqs
+		return fmt.Errorf("spool: removing %d drained entries (they are in Kafka; removing them is retried before anything more is sent): %w", len(seqs), err)
 	}
+	s.unremoved = nil
 	s.bytes.Add(-freed)
-	if s.depth.Add(-int64(len(seqs))) == 0 {
+	if s.depth.Add(-n) == 0 && n > 0 {
 		now := time.Now()
 		s.drainedAt.Store(now.UnixNano())
 		if took := now.Sub(time.Unix(0, s.startedAt.Load())); s.quiet.Load() && took < spoolRelogAfter {
@@ -253,6 +293,53 @@ func (s *Spool) remove(seqs []uint64) error {
 			s.log.Info("spool drained: every spooled webhook is in Kafka", "spooling_for", took.Round(time.Millisecond))
 		}
 	}
+	return nil
+}
+
+// pending reports whether the spool holds webhooks to drain. The counters
+// are not trusted when they say it is empty: a write reported as failed
+// may have reached the disk all the same (an fsync that failed after the
+// commit), and such an entry must not sit undrained. So the file is read,
+// and when it holds entries the counters are set from it again.
+func (s *Spool) pending() bool {
+	if s.Len() > 0 {
+		return true
+	}
+	es, err := s.peek(1)
+	if err != nil {
+		return true // the drain round says what fails
+	}
+	if len(es) == 0 {
+		return false
+	}
+	if err := s.recount(); err != nil {
+		s.log.Error("spool: counting the entries failed", "err", err)
+	}
+	return true
+}
+
+// recount sets the counters from the file. Holding counting exclusively,
+// it sees no write between its commit and its count.
+func (s *Spool) recount() error {
+	s.counting.Lock()
+	defer s.counting.Unlock()
+	var n, size int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(spoolBucket).ForEach(func(_, v []byte) error {
+			n, size = n+1, size+int64(len(v))
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if was := s.depth.Swap(n); was != n {
+		s.log.Warn("spool: the entry count did not match the file; counted again", "entries", n, "counted", was)
+		if was == 0 {
+			s.startedAt.Store(time.Now().UnixNano())
+		}
+	}
+	s.bytes.Store(size)
 	return nil
 }
 

@@ -121,7 +121,8 @@ func readSpoolFile(path string) ([]spoolEntry, error) {
 
 // salvage reads the entries left in a damaged spool file from its leaf
 // pages, without bbolt (which cannot open it). Stale copies of pages may
-// hold entries already delivered; each sequence number is kept once.
+// hold entries already delivered; each sequence number is kept once, from
+// a copy that decodes when there is one.
 func salvage(path string) ([]spoolEntry, error) {
 	file, err := os.ReadFile(path)
 	if err != nil {
@@ -133,7 +134,7 @@ func salvage(path string) ([]spoolEntry, error) {
 			pageSize = int(m.pageSize)
 		}
 	}
-	seen := map[uint64]bool{}
+	seen := map[uint64]int{} // seq → index in out
 	var out []spoolEntry
 	for off := 2 * pageSize; off+pageHeaderSize <= len(file); off += pageSize {
 		page := file[off:]
@@ -143,9 +144,15 @@ func salvage(path string) ([]spoolEntry, error) {
 		count := int(binary.LittleEndian.Uint16(page[10:]))
 		for i := range count {
 			e, ok := leafEntry(page, i)
-			if ok && !seen[e.seq] {
-				seen[e.seq] = true
+			if !ok {
+				continue
+			}
+			// A copy that decodes wins over one that does not.
+			if at, dup := seen[e.seq]; !dup {
+				seen[e.seq] = len(out)
 				out = append(out, e)
+			} else if out[at].err != nil && e.err == nil {
+				out[at] = e
 			}
 		}
 	}
@@ -154,7 +161,9 @@ func salvage(path string) ([]spoolEntry, error) {
 }
 
 // leafEntry reads element i of a leaf page: a spooled entry when its key
-// is a sequence number and it lies wholly inside the file.
+// is a sequence number and it lies wholly inside the file. An entry whose
+// bytes no longer decode comes back with its error, to be quarantined and
+// counted, never dropped.
 func leafEntry(page []byte, i int) (spoolEntry, bool) {
 	at := pageHeaderSize + i*leafElemSize
 	if at+leafElemSize > len(page) {
@@ -169,6 +178,5 @@ func leafEntry(page []byte, i int) (spoolEntry, bool) {
 	if flags&bucketLeafFlag != 0 || ksize != 8 || start < 0 || start+ksize+vsize > len(page) || vsize < 0 {
 		return spoolEntry{}, false
 	}
-	e := decodeEntry(page[start:start+ksize], page[start+ksize:start+ksize+vsize])
-	return e, e.err == nil
+	return decodeEntry(page[start:start+ksize], page[start+ksize:start+ksize+vsize]), true
 }

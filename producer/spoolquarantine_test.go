@@ -44,6 +44,16 @@ func spoolWith(t *testing.T, dir string, bodies [][]byte) {
 	}
 }
 
+// agentBodies returns n sample Product Agents bodies from seed.
+func agentBodies(seed uint64, n int) [][]byte {
+	g := sample.NewGenerator(seed)
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i], _ = g.ProductAgents(time.Now())
+	}
+	return bodies
+}
+
 // flipByte corrupts body's spooled copy in the spool file: the first byte
 // of its base64 becomes one base64 does not have. bbolt keeps stale copies
 // of pages, so every copy is flipped.
@@ -299,6 +309,97 @@ func TestDrainFile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A damaged spool file in which one entry no longer decodes: `spool drain`
+// finds all 10 entries, sends the 9 intact ones and quarantines the tenth
+// as corrupt, counted. It used to skip such an entry silently.
+func TestDrainFileQuarantinesAnUndecodableEntryOfADamagedFile(t *testing.T) {
+	env := testkit.Start(t)
+	dir := t.TempDir()
+	bodies := agentBodies(34, 10)
+	spoolWith(t, dir, bodies)
+	flipByte(t, dir, bodies[9])
+	path := filepath.Join(dir, SpoolFile)
+	damageMetas(t, path)
+
+	cl := env.Client(t, ProducerOpts(time.Millisecond)...)
+	rep, err := DrainFile(context.Background(), path, Options{Receiver: env.Config.Receiver, Topics: env.Config.Topics,
+		Schemas: env.Schemas, Publisher: KafkaPublisher{Client: cl}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Salvaged || rep.Entries != 10 || rep.Produced != 9 || rep.Quarantined != 1 {
+		t.Errorf("report %+v, want salvaged, 10 found, 9 sent, 1 quarantined", rep)
+	}
+	if n := len(env.ReadAll(t, env.Config.Topics.ProductAgents())); n != 9 {
+		t.Errorf("%d records in Kafka, want 9", n)
+	}
+	dls := env.ReadAll(t, env.Config.Topics.DeadLetter())
+	if len(dls) != 1 || schemas.Header(dls[0], HeaderSpoolReason) != quarantineCorrupt || !bytes.Contains(dls[0].Value, []byte(`"body":"!`)) {
+		t.Fatalf("%d dead letters, want 1 corrupt one holding the spooled bytes", len(dls))
+	}
+}
+
+// A damaged file can hold an entry twice, a stale page's copy beside the
+// live one; when one of them no longer decodes, the other is sent.
+func TestSalvagePrefersACopyThatDecodes(t *testing.T) {
+	dir := t.TempDir()
+	bodies := agentBodies(34, 10)
+	spoolWith(t, dir, bodies)
+	path := filepath.Join(dir, SpoolFile)
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := false
+	for _, b := range bodies {
+		needle := []byte(`"body":"` + base64.StdEncoding.EncodeToString(b))
+		if bytes.Count(file, needle) >= 2 {
+			file[bytes.Index(file, needle)+len(`"body":"`)] = '!' // the copy salvage reads first
+			flipped = true
+			break
+		}
+	}
+	if !flipped {
+		t.Fatal("no entry has two copies in the spool file; the test needs one")
+	}
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	damageMetas(t, path)
+	es, err := salvage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.err != nil {
+			t.Errorf("entry %d: %v, want its intact copy", e.seq, e.err)
+		}
+	}
+	if len(es) != 10 {
+		t.Errorf("%d entries salvaged, want 10", len(es))
+	}
+}
+
+// damageMetas overwrites both bbolt meta pages of the file at path, so
+// bbolt refuses it and `spool drain` reads its pages.
+func damageMetas(t *testing.T, path string) {
+	t.Helper()
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := readMeta(file)
+	if !m.checksumOK {
+		t.Fatal("the spool file's first meta page is not valid to begin with")
+	}
+	for _, at := range []int{pageHeaderSize, int(m.pageSize) + pageHeaderSize} {
+		copy(file[at:at+metaSize], bytes.Repeat([]byte{0xff}, metaSize))
+	}
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
