@@ -13,32 +13,49 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// record encodes a mapped webhook into the Kafka record the contract
+// recordBox is a record with room for its headers: one allocation
+// instead of two.
+type recordBox struct {
+	rec  kgo.Record
+	hdrs [5]kgo.RecordHeader
+}
+
+// fill encodes a mapped webhook into the Kafka record the contract
 // describes: Avro in the Confluent wire format, or the raw body for an
-// unrouted webhook.
-func record(reg *schemas.Registry, d *delivery, m mapped) (*kgo.Record, error) {
-	r := &kgo.Record{Topic: m.topic, Key: []byte(m.key)}
-	if m.event == nil {
-		r.Value = append([]byte(nil), d.Body...)
-	} else {
-		v, err := reg.AppendEncode(make([]byte, 0, len(d.Body)+len(d.Body)/2+64), m.event)
-		if err != nil {
-			return nil, err
-		}
-		r.Value = v
+// unrouted webhook. The key, the header values and the value share one
+// buffer, each slice capped at its length, the value last.
+func (b *recordBox) fill(reg *schemas.Registry, d *delivery, m mapped) error {
+	meta := recordMeta(d, m)
+	head := len(m.key) + meta.HeadersLen()
+	size := len(d.Body)
+	if m.event != nil {
+		size += len(d.Body) + 64 // typed fields, at most the body again: no regrowing
 	}
-	r.Headers = recordMeta(d, m).Headers()
-	return r, nil
+	buf := append(make([]byte, 0, head+size), m.key...)
+	r := &b.rec
+	r.Topic, r.Key = m.topic, buf[:len(buf):len(buf)]
+	buf, r.Headers = meta.AppendHeadersTo(buf, b.hdrs[:0])
+	if m.event == nil {
+		r.Value = append(buf, d.Body...)[len(buf):]
+		return nil
+	}
+	v, err := reg.AppendEncode(buf, m.event)
+	if err != nil {
+		return err
+	}
+	r.Value = v[len(buf):]
+	return nil
 }
 
 // records encodes every record of a webhook, all or nothing.
 func records(reg *schemas.Registry, d *delivery, ms []mapped) ([]*kgo.Record, error) {
+	boxes := make([]recordBox, len(ms))
 	recs := make([]*kgo.Record, len(ms))
 	for i, m := range ms {
-		var err error
-		if recs[i], err = record(reg, d, m); err != nil {
+		if err := boxes[i].fill(reg, d, m); err != nil {
 			return nil, err
 		}
+		recs[i] = &boxes[i].rec
 	}
 	return recs, nil
 }
