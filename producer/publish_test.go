@@ -2,7 +2,10 @@ package producer
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,5 +115,104 @@ func sameRecord(t *testing.T, name string, got, want *kgo.Record) {
 		if g := got.Headers[j]; g.Key != w.Key || !bytes.Equal(g.Value, w.Value) || (g.Value == nil) != (w.Value == nil) {
 			t.Fatalf("%s: header %d is %s=%q, want %s=%q", name, j, g.Key, g.Value, w.Key, w.Value)
 		}
+	}
+}
+
+// heldPublisher keeps every record's done func, for the test to answer.
+type heldPublisher struct {
+	mu   sync.Mutex
+	done []func(error)
+}
+
+func (p *heldPublisher) Publish(_ *kgo.Record, done func(error)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = append(p.done, done)
+}
+
+func (p *heldPublisher) take() []func(error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.done
+	p.done = nil
+	return d
+}
+
+// Waiters are reused from one webhook to the next. A webhook whose wait
+// timed out may still get its answer later (Kafka came back); that answer
+// must land nowhere another webhook could see it: the next webhook still
+// waits for its own record, whose answer is the one it gets.
+func TestALateAckNeverReachesAnotherWebhook(t *testing.T) {
+	one := []*kgo.Record{{Topic: "t"}}
+	for i := range 50 { // the pool may drop what it is given; some rounds reuse
+		held := &heldPublisher{}
+		if err := publishAll(held, one).within(time.Millisecond); !errors.Is(err, ErrNotAcked) {
+			t.Fatalf("round %d: an unanswered record: %v, want ErrNotAcked", i, err)
+		}
+		late := held.take()
+		for range 3 { // webhooks answered at once, through reused waiters
+			if err := publishAll(&countingPublisher{}, one).within(time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		next := publishAll(held, one)
+		late[0](errors.New("late answer"))
+		if left := next.left.Load(); left != 1 || len(next.all) != 0 {
+			t.Fatalf("round %d: the timed-out webhook's late answer reached the next webhook's waiter (%d answers left of 1)", i, left)
+		}
+		own := errors.New("its own answer")
+		held.take()[0](own)
+		if err := next.within(time.Second); err != own {
+			t.Fatalf("round %d: the next webhook got %v, want its own answer", i, err)
+		}
+	}
+}
+
+// A waiter returns the first failure once every record has an answer,
+// nil when all were acknowledged (at once for no records), and
+// ErrNotAcked while one is missing at the deadline.
+func TestAcksWaitForEveryAnswer(t *testing.T) {
+	recs := []*kgo.Record{{Topic: "a"}, {Topic: "b"}, {Topic: "c"}}
+	first, second := errors.New("first"), errors.New("second")
+	for name, c := range map[string]struct {
+		answers []error // nil entries ack; fewer answers than recs leave some unanswered
+		want    error
+	}{
+		"all acked":       {answers: []error{nil, nil, nil}},
+		"first failure":   {answers: []error{nil, first, second}, want: first},
+		"one unanswered":  {answers: []error{nil, nil}, want: ErrNotAcked},
+		"failure, one un": {answers: []error{first, nil}, want: ErrNotAcked},
+	} {
+		for _, ctxWait := range []bool{false, true} {
+			held := &heldPublisher{}
+			a := publishAll(held, recs)
+			done := held.take()
+			if len(done) != len(recs) {
+				t.Fatalf("%s: %d records published of %d", name, len(done), len(recs))
+			}
+			go func() {
+				for i, err := range c.answers {
+					done[i](err)
+				}
+			}()
+			deadline := time.Minute // every answer comes: never reached
+			if len(c.answers) < len(recs) {
+				deadline = 20 * time.Millisecond
+			}
+			var err error
+			if ctxWait {
+				ctx, cancel := context.WithTimeout(context.Background(), deadline)
+				err = a.wait(ctx)
+				cancel()
+			} else {
+				err = a.within(deadline)
+			}
+			if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+				t.Errorf("%s (context %v): %v, want %v", name, ctxWait, err, c.want)
+			}
+		}
+	}
+	if err := publishAll(&heldPublisher{}, nil).within(5 * time.Second); err != nil {
+		t.Fatalf("no records: %v", err)
 	}
 }

@@ -101,7 +101,7 @@ func (g *eventGen) event(i int) schemas.Event {
 	}
 	m := &schemas.AgentMessage{EventID: id, ReceivedAt: g.at(), OccurredAt: occurred, RawJSON: "[" + id, MessageType: g.maybe("T" + id),
 		Customer: schemas.Customer{ID: g.maybe("c" + id), Email: g.maybe("e")},
-		Content: schemas.Content{Subject: g.maybe("s" + id), PreviewText: g.maybe("p"), Headline: g.maybe("h" + id), Body: g.maybe("<p>b</p>"), CallToAction: g.maybe("go")}}
+		Content:  schemas.Content{Subject: g.maybe("s" + id), PreviewText: g.maybe("p"), Headline: g.maybe("h" + id), Body: g.maybe("<p>b</p>"), CallToAction: g.maybe("go")}}
 	for range g.rng.IntN(5) {
 		p := schemas.Product{Title: g.maybe("t" + id), Description: g.maybe("d"), URL: g.maybe("u" + id),
 			Price: g.maybeF(9.99), OldPrice: g.maybeF(float64(i)), Currency: g.maybe("EUR")}
