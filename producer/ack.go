@@ -136,19 +136,17 @@ func (s *Server) publishWithin(src *source, d *delivery, ms []mapped, recs []*kg
 // While the schemas are not registered it measures the Avro encodings
 // without them and returns no records.
 func (s *Server) fitRecords(d *delivery, ms []mapped) ([]*kgo.Record, error) {
-	recs := make([]*kgo.Record, 0, len(ms))
-	for _, m := range ms {
-		rec, err := record(s.opts.Schemas, d, m)
-		if errors.Is(err, schemas.ErrNotRegistered) {
-			return nil, s.fitUnregistered(d, ms)
-		}
-		if err != nil {
+	recs, err := records(s.opts.Schemas, d, ms)
+	if errors.Is(err, schemas.ErrNotRegistered) {
+		return nil, s.fitUnregistered(d, ms)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		if err := s.checkFits(rec.Topic, recordBytes(rec)); err != nil {
 			return nil, err
 		}
-		if err := s.checkFits(m.topic, recordBytes(rec)); err != nil {
-			return nil, err
-		}
-		recs = append(recs, rec)
 	}
 	return recs, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 	"github.com/valyala/fasthttp"
@@ -122,6 +123,57 @@ func BenchmarkEncodeDecisionMade(b *testing.B) {
 func BenchmarkEncodeAgentMessage(b *testing.B) {
 	m, _ := mapProductAgents(&delivery{ReceivedAt: time.Now(), Body: benchBody("product-agents")}, config.Topics{})
 	benchEncode(b, m)
+}
+
+// BenchmarkRecords measures building a webhook's records as fitRecords
+// does: key, headers and the encoded value.
+func BenchmarkRecords(b *testing.B) {
+	reg := benchRegistry(b)
+	for _, source := range []string{"pique", "product-agents"} {
+		d := &delivery{Source: source, ReceivedAt: time.Now(), SvixID: "msg_1", Body: benchBody(source)}
+		m, err := mapPique(d, config.Topics{})
+		if source != "pique" {
+			d.SvixID = ""
+			m, err = mapProductAgents(d, config.Topics{})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(source, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := records(reg, d, []mapped{m}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// asyncPublisher acknowledges every record from another goroutine, as
+// franz-go's producer does.
+type asyncPublisher struct{ acks chan func(error) }
+
+func (p asyncPublisher) Publish(_ *kgo.Record, done func(error)) { p.acks <- done }
+
+// BenchmarkPublishAndWait measures a webhook's wait for its ack, answered
+// from another goroutine: the hand-off both ways and the deadline.
+func BenchmarkPublishAndWait(b *testing.B) {
+	p := asyncPublisher{acks: make(chan func(error), 64)}
+	go func() {
+		for done := range p.acks {
+			done(nil)
+		}
+	}()
+	defer close(p.acks)
+	recs := []*kgo.Record{{Topic: "t"}}
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if err := publishAll(p, recs).within(time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func BenchmarkCheckJSON(b *testing.B) {

@@ -128,9 +128,7 @@ func (s *Server) publishEntries(entries []spoolEntry) []*acks {
 	for i := range entries {
 		recs, err := s.spooledRecords(&entries[i])
 		if err != nil {
-			a := &acks{n: 1, ch: make(chan error, 1)}
-			a.ch <- err
-			out = append(out, a)
+			out = append(out, failedAcks(err))
 			continue
 		}
 		if len(out) > 0 && len(recs) > budget {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,32 +15,49 @@ import (
 	"github.com/hookbridge/hookbridge/schemas"
 )
 
-// record encodes a mapped webhook into the Kafka record the contract
+// recordBox is a record with room for its headers: one allocation
+// instead of two.
+type recordBox struct {
+	rec  kgo.Record
+	hdrs [5]kgo.RecordHeader
+}
+
+// fill encodes a mapped webhook into the Kafka record the contract
 // describes: Avro in the Confluent wire format, or the raw body for an
-// unrouted webhook.
-func record(reg *schemas.Registry, d *delivery, m mapped) (*kgo.Record, error) {
-	r := &kgo.Record{Topic: m.topic, Key: []byte(m.key)}
-	if m.event == nil {
-		r.Value = append([]byte(nil), d.Body...)
-	} else {
-		v, err := reg.AppendEncode(make([]byte, 0, len(d.Body)+len(d.Body)/2+64), m.event)
-		if err != nil {
-			return nil, err
-		}
-		r.Value = v
+// unrouted webhook. The key, the header values and the value share one
+// buffer, each slice capped at its length, the value last.
+func (b *recordBox) fill(reg *schemas.Registry, d *delivery, m mapped) error {
+	meta := recordMeta(d, m)
+	head := len(m.key) + meta.HeadersLen()
+	size := len(d.Body)
+	if m.event != nil {
+		size += len(d.Body) + 64 // typed fields, at most the body again: no regrowing
 	}
-	r.Headers = recordMeta(d, m).Headers()
-	return r, nil
+	buf := append(make([]byte, 0, head+size), m.key...)
+	r := &b.rec
+	r.Topic, r.Key = m.topic, buf[:len(buf):len(buf)]
+	buf, r.Headers = meta.AppendHeadersTo(buf, b.hdrs[:0])
+	if m.event == nil {
+		r.Value = append(buf, d.Body...)[len(buf):]
+		return nil
+	}
+	v, err := reg.AppendEncode(buf, m.event)
+	if err != nil {
+		return err
+	}
+	r.Value = v[len(buf):]
+	return nil
 }
 
 // records encodes every record of a webhook, all or nothing.
 func records(reg *schemas.Registry, d *delivery, ms []mapped) ([]*kgo.Record, error) {
+	boxes := make([]recordBox, len(ms))
 	recs := make([]*kgo.Record, len(ms))
 	for i, m := range ms {
-		var err error
-		if recs[i], err = record(reg, d, m); err != nil {
+		if err := boxes[i].fill(reg, d, m); err != nil {
 			return nil, err
 		}
+		recs[i] = &boxes[i].rec
 	}
 	return recs, nil
 }
@@ -112,54 +131,105 @@ func (p KafkaPublisher) Publish(rec *kgo.Record, done func(error)) {
 	})
 }
 
-// acks are the broker's answers to records published together.
+// acks are the broker's answers to records published together. The
+// webhook path makes one per request, so they are reused: an acks goes
+// back to ackPool only once its waiter got every answer, so an answer can
+// never reach an acks serving another request. One whose waiter gave up
+// first is never reused; its late answers land in it, and the garbage
+// collector takes it.
 type acks struct {
-	n  int
-	ch chan error
+	left  atomic.Int64  // answers still to come
+	mu    sync.Mutex    // guards first while answers come
+	first error         // the first failure
+	all   chan struct{} // receives once, after the last answer
+	done  func(error)   // a.answer, bound once
+	timer *time.Timer   // within's deadline, made on first use
+}
+
+var ackPool = sync.Pool{New: func() any {
+	a := &acks{all: make(chan struct{}, 1)}
+	a.done = a.answer
+	return a
+}}
+
+// newAcks returns acks waiting for n answers.
+func newAcks(n int) *acks {
+	a := ackPool.Get().(*acks)
+	a.left.Store(int64(n))
+	if n == 0 {
+		a.all <- struct{}{}
+	}
+	return a
+}
+
+// failedAcks are the answer err for a record that could not be published.
+func failedAcks(err error) *acks {
+	a := newAcks(1)
+	a.answer(err)
+	return a
 }
 
 // publishAll publishes recs in order (so they keep their order per key)
 // without waiting; wait collects the acks.
 func publishAll(p Publisher, recs []*kgo.Record) *acks {
-	a := &acks{n: len(recs), ch: make(chan error, len(recs))}
-	done := a.done // one closure for all of recs
+	a := newAcks(len(recs))
 	for _, rec := range recs {
-		p.Publish(rec, done)
+		p.Publish(rec, a.done)
 	}
 	return a
 }
 
-func (a *acks) done(err error) { a.ch <- err }
+// answer records one record's answer. The last one signals the waiter,
+// and that send is its last use of a: once the waiter has it, a is free.
+func (a *acks) answer(err error) {
+	if err != nil {
+		a.mu.Lock()
+		if a.first == nil {
+			a.first = err
+		}
+		a.mu.Unlock()
+	}
+	if a.left.Add(-1) == 0 {
+		a.all <- struct{}{}
+	}
+}
 
 // wait returns nil once every record is acknowledged, the first failure
 // once every record has an answer, or ErrNotAcked when ctx ends first.
+// a must not be used after wait.
 func (a *acks) wait(ctx context.Context) error {
-	return waitUntil(a, ctx.Done(), func() error { return context.Cause(ctx) })
+	select {
+	case <-a.all:
+		return a.reuse()
+	case <-ctx.Done():
+		return fmt.Errorf("%w (%v)", ErrNotAcked, context.Cause(ctx))
+	}
 }
 
-// within is wait with a deadline of d from now: a webhook's wait for its
-// acks, without the context (and its timer and cancel func) each request
+// within is wait with a deadline of d from now, on a timer the acks keep:
+// a webhook's wait without the context, timer and channel each request
 // would otherwise build.
 func (a *acks) within(d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	return waitUntil(a, t.C, func() error { return context.DeadlineExceeded })
+	if a.timer == nil {
+		a.timer = time.NewTimer(d)
+	} else {
+		a.timer.Reset(d) // stopped when a was last reused: nothing stale in C
+	}
+	select {
+	case <-a.all:
+		a.timer.Stop()
+		return a.reuse()
+	case <-a.timer.C:
+		return fmt.Errorf("%w (%v)", ErrNotAcked, context.DeadlineExceeded)
+	}
 }
 
-// waitUntil collects the acks until stop fires; cause says why it fired.
-func waitUntil[T any](a *acks, stop <-chan T, cause func() error) error {
-	var first error
-	for range a.n {
-		select {
-		case err := <-a.ch:
-			if first == nil {
-				first = err
-			}
-		case <-stop:
-			return fmt.Errorf("%w (%v)", ErrNotAcked, cause())
-		}
-	}
-	return first
+// reuse returns the outcome of a, whose every answer came, and pools it.
+func (a *acks) reuse() error {
+	err := a.first
+	a.first = nil
+	ackPool.Put(a)
+	return err
 }
 
 // publishAndWait publishes rec and waits for its ack until ctx ends.

@@ -3,193 +3,253 @@ package schemas
 import "time"
 
 // Building goavro native data allocates a map per record and per non-null
-// ["null", T] value; for the receiver that was more CPU than the Avro
-// encoding itself. These natives keep their maps and are refilled for
-// each event: Native builds a fresh one, Registry.AppendEncode reuses them
-// from a pool.
+// ["null", T] value, and every map write hashes its key; for the receiver
+// that was more CPU than the Avro encoding itself. These natives keep
+// their maps and are refilled for each event: Native builds a fresh one,
+// Registry.AppendEncode reuses them from a pool. A field's entry in its
+// record map is written only when its value changes shape (null to set,
+// a list's backing array), so refilling an event shaped like the last
+// one writes the values and nothing else.
 
-// union is a reusable goavro union value ({"type": value}).
-type union struct {
-	m    map[string]any
-	name string
+// opt is an optional (["null", T]) field of a reusable record map.
+type opt struct {
+	rec   map[string]any
+	key   string
+	union map[string]any // {typ: value}, what rec[key] holds when set
+	typ   string
+	set   bool
 }
 
-func newUnion(name string) union { return union{m: map[string]any{name: nil}, name: name} }
+func newOpt(rec map[string]any, key, typ string) opt {
+	rec[key] = nil
+	return opt{rec: rec, key: key, union: map[string]any{typ: nil}, typ: typ}
+}
 
-// set returns the union holding v, or nil (Avro null) when present is false.
-func (u union) set(present bool, v any) any {
-	if !present {
-		return nil
+// put makes the field v, or null when present is false.
+func (o *opt) put(present bool, v any) {
+	if present {
+		o.union[o.typ] = v
 	}
-	u.m[u.name] = v
-	return u.m
+	o.present(present)
 }
 
-func (u union) str(p *string) any {
+// present makes the field null or its union, whose value is unchanged.
+func (o *opt) present(set bool) {
+	if set == o.set {
+		return
+	}
+	o.set = set
+	if set {
+		o.rec[o.key] = o.union
+	} else {
+		o.rec[o.key] = nil
+	}
+}
+
+func (o *opt) str(p *string) {
 	if p == nil {
-		return u.set(false, nil)
+		o.put(false, nil)
+		return
 	}
-	return u.set(true, *p)
+	o.put(true, *p)
 }
 
-func (u union) long(p *int64) any {
+func (o *opt) long(p *int64) {
 	if p == nil {
-		return nil
+		o.put(false, nil)
+		return
 	}
-	return u.set(true, *p)
+	o.put(true, *p)
 }
 
-func (u union) double(p *float64) any {
+func (o *opt) double(p *float64) {
 	if p == nil {
-		return nil
+		o.put(false, nil)
+		return
 	}
-	return u.set(true, *p)
+	o.put(true, *p)
 }
 
-func (u union) boolean(p *bool) any {
+func (o *opt) boolean(p *bool) {
 	if p == nil {
-		return nil
+		o.put(false, nil)
+		return
 	}
-	return u.set(true, *p)
+	o.put(true, *p)
 }
 
-func (u union) time(p *time.Time) any {
+func (o *opt) time(p *time.Time) {
 	if p == nil {
-		return nil
+		o.put(false, nil)
+		return
 	}
-	return u.set(true, *p)
+	o.put(true, millis(*p))
+}
+
+// millis is t as a timestamp-millis long, computed as goavro computes it
+// from a time.Time (which it would box a second time).
+func millis(t time.Time) int64 { return t.Unix()*1e3 + int64(t.Nanosecond()/1e6) }
+
+// array is an array field of a reusable record map: refill items from
+// items[:0], then store.
+type array struct {
+	rec    map[string]any
+	key    string
+	items  []any
+	stored []any // what rec[key] holds
+}
+
+func newArray(rec map[string]any, key string) array {
+	rec[key] = []any(nil)
+	return array{rec: rec, key: key}
+}
+
+// store puts items in the record. Refilled from items[:0], they have the
+// array rec[key] holds unless append grew it, which changes the capacity:
+// equal length and capacity mean the stored slice is already items.
+func (a *array) store() {
+	if len(a.items) == len(a.stored) && cap(a.items) == cap(a.stored) {
+		return
+	}
+	a.stored = a.items
+	a.rec[a.key] = a.items
 }
 
 // decisionNative is the native form of a DecisionMade.
 type decisionNative struct {
-	root, decision, session map[string]any
-	svixID, occurredAt      union
-	dID, dAction, dReason   union
-	dLLM, sVisitor, sEmail  union
-	sEvents, sDuration      union
-	sViewed                 union
-	cart                    []any
+	root                  map[string]any
+	svixID, occurredAt    opt
+	dID, dAction, dReason opt
+	dLLM, sVisitor        opt
+	sEmail, sEvents       opt
+	sDuration, sViewed    opt
+	cart                  array
 }
 
 func newDecisionNative() *decisionNative {
-	s, l, d := "string", "long", "double"
+	s, l := "string", "long"
+	root, decision, session := make(map[string]any, 8), make(map[string]any, 4), make(map[string]any, 6)
+	root["decision"], root["session"] = decision, session
 	return &decisionNative{
-		root: make(map[string]any, 8), decision: make(map[string]any, 4), session: make(map[string]any, 6),
-		svixID: newUnion(s), occurredAt: newUnion("long.timestamp-millis"),
-		dID: newUnion(s), dAction: newUnion(s), dReason: newUnion(s), dLLM: newUnion(s),
-		sVisitor: newUnion(s), sEmail: newUnion(s), sEvents: newUnion(l), sDuration: newUnion(d), sViewed: newUnion(l),
+		root: root, svixID: newOpt(root, "svix_id", s), occurredAt: newOpt(root, "occurred_at", "long.timestamp-millis"),
+		dID: newOpt(decision, "id", s), dAction: newOpt(decision, "action", s), dReason: newOpt(decision, "reason", s),
+		dLLM: newOpt(decision, "llm_reasoning", s), sVisitor: newOpt(session, "visitor_id", s), sEmail: newOpt(session, "email", s),
+		sEvents: newOpt(session, "event_count", l), sDuration: newOpt(session, "duration_seconds", "double"),
+		sViewed: newOpt(session, "products_viewed", l), cart: newArray(session, "cart_items"),
 	}
 }
 
 func (n *decisionNative) fill(e *DecisionMade) map[string]any {
-	n.decision["id"] = n.dID.str(e.Decision.ID)
-	n.decision["action"] = n.dAction.str(e.Decision.Action)
-	n.decision["reason"] = n.dReason.str(e.Decision.Reason)
-	n.decision["llm_reasoning"] = n.dLLM.str(e.Decision.LLMReasoning)
+	n.dID.str(e.Decision.ID)
+	n.dAction.str(e.Decision.Action)
+	n.dReason.str(e.Decision.Reason)
+	n.dLLM.str(e.Decision.LLMReasoning)
 	s := &e.Session
-	n.cart = n.cart[:0]
+	n.cart.items = n.cart.items[:0]
 	for _, item := range s.CartItems {
-		n.cart = append(n.cart, item)
+		n.cart.items = append(n.cart.items, item)
 	}
-	n.session["visitor_id"] = n.sVisitor.str(s.VisitorID)
-	n.session["email"] = n.sEmail.str(s.Email)
-	n.session["event_count"] = n.sEvents.long(s.EventCount)
-	n.session["duration_seconds"] = n.sDuration.double(s.DurationSeconds)
-	n.session["products_viewed"] = n.sViewed.long(s.ProductsViewed)
-	n.session["cart_items"] = n.cart
+	n.cart.store()
+	n.sVisitor.str(s.VisitorID)
+	n.sEmail.str(s.Email)
+	n.sEvents.long(s.EventCount)
+	n.sDuration.double(s.DurationSeconds)
+	n.sViewed.long(s.ProductsViewed)
 	n.root["event_id"] = e.EventID
 	n.root["event_type"] = e.EventType
-	n.root["occurred_at"] = n.occurredAt.time(e.OccurredAt)
-	n.root["received_at"] = e.ReceivedAt
-	n.root["svix_id"] = n.svixID.str(e.SvixID)
-	n.root["decision"] = n.decision
-	n.root["session"] = n.session
+	n.occurredAt.time(e.OccurredAt)
+	n.root["received_at"] = millis(e.ReceivedAt)
+	n.svixID.str(e.SvixID)
 	n.root["raw_json"] = e.RawJSON
 	return n.root
 }
 
 // agentNative is the native form of an AgentMessage.
 type agentNative struct {
-	root, customer, content    map[string]any
-	messageType, occurredAt    union
-	cID, cEmail                union
-	subject, preview, headline union
-	body, cta                  union
-	primary, other             []any
+	root                       map[string]any
+	messageType, occurredAt    opt
+	cID, cEmail                opt
+	subject, preview, headline opt
+	body, cta                  opt
+	primary, other             array
 	products                   []*productNative // reused across both lists
 }
 
 type productNative struct {
-	root, image                               map[string]any
-	imageU                                    union
-	title, description, url, currency         union
-	price, oldPrice, onSale, scalable, imgURL union
+	root                                      map[string]any
+	image                                     opt
+	title, description, url, currency         opt
+	price, oldPrice, onSale, scalable, imgURL opt
 }
 
 func newAgentNative() *agentNative {
 	s := "string"
+	root, customer, content := make(map[string]any, 9), make(map[string]any, 2), make(map[string]any, 5)
+	root["customer"], root["content"] = customer, content
 	return &agentNative{
-		root: make(map[string]any, 9), customer: make(map[string]any, 2), content: make(map[string]any, 5),
-		messageType: newUnion(s), occurredAt: newUnion("long.timestamp-millis"), cID: newUnion(s), cEmail: newUnion(s),
-		subject: newUnion(s), preview: newUnion(s), headline: newUnion(s), body: newUnion(s), cta: newUnion(s),
+		root: root, messageType: newOpt(root, "message_type", s), occurredAt: newOpt(root, "occurred_at", "long.timestamp-millis"),
+		cID: newOpt(customer, "id", s), cEmail: newOpt(customer, "email", s),
+		subject: newOpt(content, "subject", s), preview: newOpt(content, "preview_text", s), headline: newOpt(content, "headline", s),
+		body: newOpt(content, "body", s), cta: newOpt(content, "call_to_action", s),
+		primary: newArray(root, "primary_products"), other: newArray(root, "other_products"),
 	}
 }
 
 func newProductNative() *productNative {
-	s := "string"
-	return &productNative{
-		root: make(map[string]any, 8), image: make(map[string]any, 2), imageU: newUnion("io.hookbridge.productagents.v1.Image"),
-		title: newUnion(s), description: newUnion(s), url: newUnion(s), currency: newUnion(s),
-		price: newUnion("double"), oldPrice: newUnion("double"), onSale: newUnion("boolean"), scalable: newUnion(s), imgURL: newUnion(s),
+	s, d := "string", "double"
+	root, image := make(map[string]any, 8), make(map[string]any, 2)
+	pn := &productNative{
+		root: root, image: newOpt(root, "image", "io.hookbridge.productagents.v1.Image"),
+		title: newOpt(root, "title", s), description: newOpt(root, "description", s), url: newOpt(root, "url", s),
+		currency: newOpt(root, "currency", s), price: newOpt(root, "price", d), oldPrice: newOpt(root, "old_price", d),
+		onSale: newOpt(root, "on_sale", "boolean"), scalable: newOpt(image, "scalable_url", s), imgURL: newOpt(image, "url", s),
 	}
+	pn.image.union[pn.image.typ] = image
+	return pn
 }
 
 func (n *agentNative) fill(e *AgentMessage) map[string]any {
-	n.customer["id"] = n.cID.str(e.Customer.ID)
-	n.customer["email"] = n.cEmail.str(e.Customer.Email)
+	n.cID.str(e.Customer.ID)
+	n.cEmail.str(e.Customer.Email)
 	c := &e.Content
-	n.content["subject"] = n.subject.str(c.Subject)
-	n.content["preview_text"] = n.preview.str(c.PreviewText)
-	n.content["headline"] = n.headline.str(c.Headline)
-	n.content["body"] = n.body.str(c.Body)
-	n.content["call_to_action"] = n.cta.str(c.CallToAction)
+	n.subject.str(c.Subject)
+	n.preview.str(c.PreviewText)
+	n.headline.str(c.Headline)
+	n.body.str(c.Body)
+	n.cta.str(c.CallToAction)
 	for len(n.products) < len(e.PrimaryProducts)+len(e.OtherProducts) {
 		n.products = append(n.products, newProductNative())
 	}
-	n.primary = n.fillProducts(n.primary[:0], e.PrimaryProducts, n.products)
-	n.other = n.fillProducts(n.other[:0], e.OtherProducts, n.products[len(e.PrimaryProducts):])
+	n.primary.fill(e.PrimaryProducts, n.products)
+	n.other.fill(e.OtherProducts, n.products[len(e.PrimaryProducts):])
 	n.root["event_id"] = e.EventID
-	n.root["message_type"] = n.messageType.str(e.MessageType)
-	n.root["occurred_at"] = n.occurredAt.time(e.OccurredAt)
-	n.root["received_at"] = e.ReceivedAt
-	n.root["customer"] = n.customer
-	n.root["content"] = n.content
-	n.root["primary_products"] = n.primary
-	n.root["other_products"] = n.other
+	n.messageType.str(e.MessageType)
+	n.occurredAt.time(e.OccurredAt)
+	n.root["received_at"] = millis(e.ReceivedAt)
 	n.root["raw_json"] = e.RawJSON
 	return n.root
 }
 
-func (n *agentNative) fillProducts(dst []any, ps []Product, slots []*productNative) []any {
+// fill makes the array ps, each product in its own slot.
+func (a *array) fill(ps []Product, slots []*productNative) {
+	a.items = a.items[:0]
 	for i := range ps {
 		p, pn := &ps[i], slots[i]
-		var img any
+		pn.image.present(p.Image != nil)
 		if p.Image != nil {
-			pn.image["scalable_url"] = pn.scalable.str(p.Image.ScalableURL)
-			pn.image["url"] = pn.imgURL.str(p.Image.URL)
-			img = pn.imageU.set(true, pn.image)
+			pn.scalable.str(p.Image.ScalableURL)
+			pn.imgURL.str(p.Image.URL)
 		}
-		pn.root["title"] = pn.title.str(p.Title)
-		pn.root["description"] = pn.description.str(p.Description)
-		pn.root["image"] = img
-		pn.root["url"] = pn.url.str(p.URL)
-		pn.root["price"] = pn.price.double(p.Price)
-		pn.root["old_price"] = pn.oldPrice.double(p.OldPrice)
-		pn.root["currency"] = pn.currency.str(p.Currency)
-		pn.root["on_sale"] = pn.onSale.boolean(p.OnSale)
-		dst = append(dst, pn.root)
+		pn.title.str(p.Title)
+		pn.description.str(p.Description)
+		pn.url.str(p.URL)
+		pn.price.double(p.Price)
+		pn.oldPrice.double(p.OldPrice)
+		pn.currency.str(p.Currency)
+		pn.onSale.boolean(p.OnSale)
+		a.items = append(a.items, pn.root)
 	}
-	return dst
+	a.store()
 }
 
 // release drops references to the event's strings, so a pooled native
