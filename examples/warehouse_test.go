@@ -63,8 +63,7 @@ var warehouseWant = map[string][][]any{
 // dev's warehouse output, in a process time zone east of UTC, and compares
 // them with what was posted.
 func TestWarehouseQueries(t *testing.T) {
-	py, _ := filepath.Abs(filepath.Join("warehouse", ".venv", "bin", "python"))
-	need(t, py, "python3 -m venv examples/warehouse/.venv && examples/warehouse/.venv/bin/pip install -r examples/warehouse/requirements.txt")
+	py := warehousePython(t)
 	d := startDev(t)
 	for _, w := range warehouseWebhooks {
 		d.post(t, w.source, "msg_"+w.eventID, []byte(w.body))
@@ -74,16 +73,7 @@ func TestWarehouseQueries(t *testing.T) {
 	env := append(cleanEnv(), "TZ=Asia/Kolkata")
 	for _, engine := range []string{"duckdb", "spark"} {
 		t.Run(engine, func(t *testing.T) {
-			out := run(t, 4*time.Minute, "warehouse", env, py, "queries.py", "--engine", engine, "--warehouse", d.Warehouse)
-			var got map[string][][]any
-			if err := json.Unmarshal(out, &got); err != nil {
-				t.Fatalf("%s printed what is not JSON: %v\n%s", engine, err, out)
-			}
-			for name, want := range warehouseWant {
-				if rows := sorted(got[name]); !reflect.DeepEqual(rows, sorted(want)) {
-					t.Errorf("%s %s:\n got %v\nwant %v", engine, name, rows, sorted(want))
-				}
-			}
+			checkQueries(t, py, env, engine, d.Warehouse, warehouseWant)
 		})
 	}
 }
@@ -94,8 +84,7 @@ func TestWarehouseQueries(t *testing.T) {
 // optional field added and with one removed (changes `schemas check`
 // allows). Every engine reads every row, with the union of the columns.
 func TestWarehouseQueriesAcrossSchemaVersions(t *testing.T) {
-	py, _ := filepath.Abs(filepath.Join("warehouse", ".venv", "bin", "python"))
-	need(t, py, "python3 -m venv examples/warehouse/.venv && examples/warehouse/.venv/bin/pip install -r examples/warehouse/requirements.txt")
+	py := warehousePython(t)
 	d := startDev(t)
 	for _, w := range warehouseWebhooks {
 		d.post(t, w.source, "msg_"+w.eventID, []byte(w.body))
@@ -126,16 +115,7 @@ func TestWarehouseQueriesAcrossSchemaVersions(t *testing.T) {
 	env := append(cleanEnv(), "TZ=Asia/Kolkata")
 	for _, engine := range []string{"duckdb", "spark"} {
 		t.Run(engine, func(t *testing.T) {
-			out := run(t, 4*time.Minute, "warehouse", env, py, "queries.py", "--engine", engine, "--warehouse", d.Warehouse)
-			var got map[string][][]any
-			if err := json.Unmarshal(out, &got); err != nil {
-				t.Fatalf("%s printed what is not JSON: %v\n%s", engine, err, out)
-			}
-			for name, want := range want {
-				if rows := sorted(got[name]); !reflect.DeepEqual(rows, sorted(want)) {
-					t.Errorf("%s %s:\n got %v\nwant %v", engine, name, rows, sorted(want))
-				}
-			}
+			checkQueries(t, py, env, engine, d.Warehouse, want)
 
 			from := messagesFrom(t, engine)
 			all := query(t, py, env, engine, d.Warehouse, "SELECT * FROM "+from)
@@ -197,12 +177,40 @@ type queried struct {
 // query runs sql with engine over the warehouse through queries.py.
 func query(t *testing.T, py string, env []string, engine, warehouse, sql string) queried {
 	t.Helper()
-	out := run(t, 4*time.Minute, "warehouse", env, py, "queries.py", "--engine", engine, "--warehouse", warehouse, "--sql", sql)
 	var q queried
-	if err := json.Unmarshal(out, &q); err != nil {
-		t.Fatalf("%s printed what is not JSON: %v\n%s", engine, err, out)
-	}
+	queriesPy(t, py, env, &q, "--engine", engine, "--warehouse", warehouse, "--sql", sql)
 	return q
+}
+
+// warehousePython is the Python of examples/warehouse's virtual
+// environment, with DuckDB and PySpark.
+func warehousePython(t *testing.T) string {
+	t.Helper()
+	py, _ := filepath.Abs(filepath.Join("warehouse", ".venv", "bin", "python"))
+	return need(t, py, "python3 -m venv examples/warehouse/.venv && examples/warehouse/.venv/bin/pip install -r examples/warehouse/requirements.txt")
+}
+
+// checkQueries runs the README's queries with engine over the warehouse
+// and compares their rows with want's, in any order.
+func checkQueries(t *testing.T, py string, env []string, engine, warehouse string, want map[string][][]any) {
+	t.Helper()
+	var got map[string][][]any
+	queriesPy(t, py, env, &got, "--engine", engine, "--warehouse", warehouse)
+	for name, want := range want {
+		if rows := sorted(got[name]); !reflect.DeepEqual(rows, sorted(want)) {
+			t.Errorf("%s %s:\n got %v\nwant %v", engine, name, rows, sorted(want))
+		}
+	}
+}
+
+// queriesPy runs examples/warehouse/queries.py with args and decodes the
+// JSON it prints into out.
+func queriesPy(t *testing.T, py string, env []string, out any, args ...string) {
+	t.Helper()
+	printed := run(t, 4*time.Minute, "warehouse", env, py, append([]string{"queries.py"}, args...)...)
+	if err := json.Unmarshal(printed, out); err != nil {
+		t.Fatalf("queries.py %v printed what is not JSON: %v\n%s", args, err, printed)
+	}
 }
 
 // checkSeveralFilesPerPartition makes sure the engines read files written
