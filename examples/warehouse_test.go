@@ -8,10 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/hookbridge/hookbridge/schemas"
 )
 
 // warehouseWebhooks span a day boundary and several hours in UTC (and in no
@@ -57,28 +63,153 @@ var warehouseWant = map[string][][]any{
 // dev's warehouse output, in a process time zone east of UTC, and compares
 // them with what was posted.
 func TestWarehouseQueries(t *testing.T) {
-	py, _ := filepath.Abs(filepath.Join("warehouse", ".venv", "bin", "python"))
-	need(t, py, "python3 -m venv examples/warehouse/.venv && examples/warehouse/.venv/bin/pip install -r examples/warehouse/requirements.txt")
+	py := warehousePython(t)
 	d := startDev(t)
 	for _, w := range warehouseWebhooks {
 		d.post(t, w.source, "msg_"+w.eventID, []byte(w.body))
 	}
-	d.waitWarehouse(t)
+	d.waitWarehouse(t, recordsPerTopic(warehouseWebhooks))
 	checkSeveralFilesPerPartition(t, d.Warehouse)
 	env := append(cleanEnv(), "TZ=Asia/Kolkata")
 	for _, engine := range []string{"duckdb", "spark"} {
 		t.Run(engine, func(t *testing.T) {
-			out := run(t, 4*time.Minute, "warehouse", env, py, "queries.py", "--engine", engine, "--warehouse", d.Warehouse)
-			var got map[string][][]any
-			if err := json.Unmarshal(out, &got); err != nil {
-				t.Fatalf("%s printed what is not JSON: %v\n%s", engine, err, out)
-			}
-			for name, want := range warehouseWant {
-				if rows := sorted(got[name]); !reflect.DeepEqual(rows, sorted(want)) {
-					t.Errorf("%s %s:\n got %v\nwant %v", engine, name, rows, sorted(want))
+			checkQueries(t, py, env, engine, d.Warehouse, warehouseWant)
+		})
+	}
+}
+
+// TestWarehouseQueriesAcrossSchemaVersions runs the README's queries, and
+// queries for every column the way the README reads the files, over a
+// topic whose files hold three versions of its schema: as it is, with an
+// optional field added and with one removed (changes `schemas check`
+// allows). Every engine reads every row, with the union of the columns.
+func TestWarehouseQueriesAcrossSchemaVersions(t *testing.T) {
+	py := warehousePython(t)
+	d := startDev(t)
+	for _, w := range warehouseWebhooks {
+		d.post(t, w.source, "msg_"+w.eventID, []byte(w.body))
+	}
+	at := time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC) // the hour of evt-wh-1 and -2
+	added := &schemas.AgentMessage{EventID: "evt-wh-4", MessageType: new("abandoned_cart"), OccurredAt: &at, ReceivedAt: at, RawJSON: "{}",
+		Customer:        schemas.Customer{ID: new("c4"), Email: new("new@example.com")},
+		PrimaryProducts: []schemas.Product{{Title: new("Added"), Price: new(5.0), Currency: new("EUR")}}}
+	native := added.Native()
+	native["channel"] = goavro.Union("string", "sms")
+	writeWithSchema(t, d, evolvedAgentMessage, added, native, "c4")
+	removed := &schemas.AgentMessage{EventID: "evt-wh-5", OccurredAt: new(at.Add(10 * time.Minute)), ReceivedAt: at, RawJSON: "{}",
+		PrimaryProducts: []schemas.Product{{Title: new("Removed"), Price: new(7.0), Currency: new("USD")}}}
+	native = removed.Native()
+	delete(native, "message_type")
+	writeWithSchema(t, d, withoutField(t, schemas.KindAgentMessage.Source(), "message_type"), removed, native, "c5")
+	n := recordsPerTopic(warehouseWebhooks)
+	n[messagesDeduped] += 2
+	d.waitWarehouse(t, n)
+
+	want := map[string][][]any{
+		"by_hour": warehouseWant["by_hour"],
+		"times":   warehouseWant["times"],
+		"products": append(append([][]any(nil), warehouseWant["products"]...),
+			[]any{"evt-wh-4", "new@example.com", "Added", 5.0, "EUR"},
+			[]any{"evt-wh-5", nil, "Removed", 7.0, "USD"}),
+	}
+	env := append(cleanEnv(), "TZ=Asia/Kolkata")
+	for _, engine := range []string{"duckdb", "spark"} {
+		t.Run(engine, func(t *testing.T) {
+			checkQueries(t, py, env, engine, d.Warehouse, want)
+
+			from := messagesFrom(t, engine)
+			all := query(t, py, env, engine, d.Warehouse, "SELECT * FROM "+from)
+			for _, c := range []string{"event_id", "message_type", "channel", "primary_products", "dt", "hr"} {
+				if !slices.Contains(all.Columns, c) {
+					t.Errorf("%s: SELECT * has no column %s: %v", engine, c, all.Columns)
 				}
 			}
+			if len(all.Rows) != 5 {
+				t.Errorf("%s: SELECT * returned %d rows, want 5", engine, len(all.Rows))
+			}
+			cols := query(t, py, env, engine, d.Warehouse, "SELECT event_id, message_type, channel FROM "+from+" WHERE event_id IN ('evt-wh-4', 'evt-wh-5') ORDER BY event_id")
+			wantCols := [][]any{{"evt-wh-4", "abandoned_cart", "sms"}, {"evt-wh-5", nil, nil}}
+			if !reflect.DeepEqual(cols.Rows, wantCols) {
+				t.Errorf("%s: the added and the removed field:\n got %v\nwant %v", engine, cols.Rows, wantCols)
+			}
 		})
+	}
+}
+
+// withoutField is schema without its top-level field name.
+func withoutField(t *testing.T, schema, name string) string {
+	t.Helper()
+	var s map[string]any
+	if err := json.Unmarshal([]byte(schema), &s); err != nil {
+		t.Fatal(err)
+	}
+	fields := s["fields"].([]any)
+	s["fields"] = slices.DeleteFunc(fields, func(f any) bool { return f.(map[string]any)["name"] == name })
+	out, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// messagesFrom is how the README's products query reads the messages'
+// files with engine: the FROM clause of examples/warehouse/<engine>/products.sql.
+func messagesFrom(t *testing.T, engine string) string {
+	t.Helper()
+	q, err := os.ReadFile(filepath.Join("warehouse", engine, "products.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`read_parquet\('\{root\}/` + regexp.QuoteMeta(messagesDeduped) + `[^)]*\)|parquet\.` + "`" + `\{root\}/` + regexp.QuoteMeta(messagesDeduped) + "`")
+	from := re.FindString(string(q))
+	if from == "" {
+		t.Fatalf("%s/products.sql reads %s in a way this test does not know", engine, messagesDeduped)
+	}
+	return from
+}
+
+// queried is what queries.py --sql prints.
+type queried struct {
+	Columns []string `json:"columns"`
+	Rows    [][]any  `json:"rows"`
+}
+
+// query runs sql with engine over the warehouse through queries.py.
+func query(t *testing.T, py string, env []string, engine, warehouse, sql string) queried {
+	t.Helper()
+	var q queried
+	queriesPy(t, py, env, &q, "--engine", engine, "--warehouse", warehouse, "--sql", sql)
+	return q
+}
+
+// warehousePython is the Python of examples/warehouse's virtual
+// environment, with DuckDB and PySpark.
+func warehousePython(t *testing.T) string {
+	t.Helper()
+	py, _ := filepath.Abs(filepath.Join("warehouse", ".venv", "bin", "python"))
+	return need(t, py, "python3 -m venv examples/warehouse/.venv && examples/warehouse/.venv/bin/pip install -r examples/warehouse/requirements.txt")
+}
+
+// checkQueries runs the README's queries with engine over the warehouse
+// and compares their rows with want's, in any order.
+func checkQueries(t *testing.T, py string, env []string, engine, warehouse string, want map[string][][]any) {
+	t.Helper()
+	var got map[string][][]any
+	queriesPy(t, py, env, &got, "--engine", engine, "--warehouse", warehouse)
+	for name, want := range want {
+		if rows := sorted(got[name]); !reflect.DeepEqual(rows, sorted(want)) {
+			t.Errorf("%s %s:\n got %v\nwant %v", engine, name, rows, sorted(want))
+		}
+	}
+}
+
+// queriesPy runs examples/warehouse/queries.py with args and decodes the
+// JSON it prints into out.
+func queriesPy(t *testing.T, py string, env []string, out any, args ...string) {
+	t.Helper()
+	printed := run(t, 4*time.Minute, "warehouse", env, py, append([]string{"queries.py"}, args...)...)
+	if err := json.Unmarshal(printed, out); err != nil {
+		t.Fatalf("queries.py %v printed what is not JSON: %v\n%s", args, err, printed)
 	}
 }
 
@@ -110,14 +241,20 @@ func checkSeveralFilesPerPartition(t *testing.T, warehouse string) {
 	}
 }
 
-// waitWarehouse waits until the warehouse group has committed everything
-// dedupe wrote: it commits only once the files are durable.
-func (d *dev) waitWarehouse(t *testing.T) {
-	t.Helper()
+// recordsPerTopic counts the records hooks make in each deduped topic.
+func recordsPerTopic(hooks []webhook) map[string]int {
 	n := map[string]int{}
-	for _, w := range warehouseWebhooks {
+	for _, w := range hooks {
 		n[topicOf(w.source)]++
 	}
+	return n
+}
+
+// waitWarehouse waits until the deduped topics hold n records each and the
+// warehouse group has committed them all: it commits only once the files
+// are durable.
+func (d *dev) waitWarehouse(t *testing.T, n map[string]int) {
+	t.Helper()
 	for topic, count := range n {
 		d.tail(t, topic, count)
 	}

@@ -29,15 +29,16 @@ import (
 // discardStore counts bytes and keeps nothing.
 type discardStore struct{}
 
-func (discardStore) Stat(context.Context, string) (int64, bool, error) { return 0, false, nil }
-func (discardStore) Create(context.Context, string) (Staged, error)    { return discardStaged{}, nil }
-func (discardStore) String() string                                    { return "discard" }
+func (discardStore) Stat(context.Context, string) (Stored, bool, error) { return Stored{}, false, nil }
+func (discardStore) List(context.Context, string) ([]string, error)     { return nil, nil }
+func (discardStore) Create(context.Context, string) (Staged, error)     { return discardStaged{}, nil }
+func (discardStore) String() string                                     { return "discard" }
 
 type discardStaged struct{}
 
-func (discardStaged) Write(p []byte) (int, error)          { return len(p), nil }
-func (discardStaged) Publish(context.Context, int64) error { return nil }
-func (discardStaged) Abort()                               {}
+func (discardStaged) Write(p []byte) (int, error)           { return len(p), nil }
+func (discardStaged) Publish(context.Context, Stored) error { return nil }
+func (discardStaged) Abort()                                {}
 
 // peakHeap samples the heap every so many records.
 type peakHeap struct{ max uint64 }

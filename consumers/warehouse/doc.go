@@ -11,7 +11,8 @@
 // goavro for what it does not take; catalog.go caches both per schema id;
 // layout.go names files; file.go writes one file with capped row groups;
 // store.go, store_local.go and store_s3.go make finished files durable
-// without ever replacing one; processor.go is the per-partition
+// without ever replacing one; probe.go finds what earlier writers stored;
+// processor.go is the per-partition
 // consumers.Processor that ties them together and decides when to flush
 // and what it still holds back from the runner's commit.
 //
@@ -20,6 +21,8 @@
 // (hour, schema) from that offset to the end of its flush (its horizon,
 // kept in the footer and the object metadata); a file is only ever
 // created, never replaced; and before a processor opens a file it probes
-// the store for one of the same name, skips what an earlier writer already
-// landed and does not commit before it has passed that writer's horizon.
+// the store for one that holds its first record (one of the same name, or,
+// when a replay started the processor inside an earlier epoch, one that
+// starts before it: probe.go), skips what an earlier writer already landed
+// and does not commit before it has passed that writer's horizon.
 package warehouse

@@ -186,7 +186,7 @@ func (f *file) publish(ctx context.Context, horizon int64) error {
 		f.abort()
 		return fmt.Errorf("closing %s: %w", f.key, err)
 	}
-	return f.staged.Publish(ctx, horizon)
+	return f.staged.Publish(ctx, Stored{Horizon: horizon, Schema: f.table.id})
 }
 
 // release hands back the writer of a published file, ready for the next

@@ -192,7 +192,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookbridge_warehouse_rows_written_total",
 			Help: "Rows in the Parquet files made durable."}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookbridge_warehouse_records_already_stored_total",
-			Help: "Records skipped because a file an earlier writer left holds them (replays after a crash or rebalance)."}),
+			Help: "Records skipped because a file an earlier writer left holds them (replays after a crash, a rebalance or hookbridge replay)."}),
 		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hookbridge_warehouse_flush_seconds",
 			Help: "Time to close and publish a partition's files.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
 	}

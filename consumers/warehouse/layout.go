@@ -30,20 +30,18 @@ type Layout struct {
 // Key returns the key of the file of topic and partition that starts at
 // offset first and holds events of the hour of t.
 func (l Layout) Key(topic string, partition int32, hour time.Time, first int64) string {
+	return l.Dir(topic, hour) + "/" + FileName(topic, partition, first)
+}
+
+// Dir returns the directory of the files of topic that hold events of the
+// hour of t.
+func (l Layout) Dir(topic string, hour time.Time) string {
 	hour = hour.UTC()
-	var b strings.Builder
-	b.Grow(len(topic)*2 + 64)
-	b.WriteString(topic)
-	b.WriteString("/dt=")
-	b.WriteString(hour.Format("2006-01-02"))
-	b.WriteString("/hr=")
-	b.WriteString(hour.Format("15"))
-	b.WriteByte('/')
-	b.WriteString(FileName(topic, partition, first))
+	dir := topic + "/dt=" + hour.Format("2006-01-02") + "/hr=" + hour.Format("15")
 	if l.Prefix == "" {
-		return b.String()
+		return dir
 	}
-	return path.Join(l.Prefix, b.String())
+	return path.Join(l.Prefix, dir)
 }
 
 // FileName is the name of the file of topic and partition that starts at
@@ -54,4 +52,19 @@ func FileName(topic string, partition int32, first int64) string {
 		off = strings.Repeat("0", n) + off
 	}
 	return topic + "+" + strconv.FormatInt(int64(partition), 10) + "+" + off + Suffix
+}
+
+// firstOffset reads the first offset out of key when key names a file of
+// topic and partition (FileName).
+func firstOffset(key, topic string, partition int32) (int64, bool) {
+	name, ok := strings.CutPrefix(path.Base(key), topic+"+"+strconv.FormatInt(int64(partition), 10)+"+")
+	if !ok {
+		return 0, false
+	}
+	off, ok := strings.CutSuffix(name, Suffix)
+	if !ok || len(off) < offsetWidth {
+		return 0, false
+	}
+	first, err := strconv.ParseUint(off, 10, 63)
+	return int64(first), err == nil
 }

@@ -37,6 +37,13 @@ import (
 // crash or a rebalance rewrites nothing and adds nothing twice: exactly
 // once.
 //
+// A replay to a time or an offset (or to earliest, after retention) can
+// start a processor inside an earlier epoch, where the files holding its
+// first records start before them and no name matches. There the probe
+// lists the hour and finds the file of the (hour, schema) that holds the
+// record, until the processor is past that epoch (probe.go); the rest is
+// as above.
+//
 // When a flush comes (FlushRecords, FlushBytes, MaxOpenFiles, BufferBytes,
 // the flush interval) is no part of this: a file's name follows from the
 // records and the horizons of the files before it, and a file that waits
@@ -76,6 +83,11 @@ type processor struct {
 	held          int               // memory the slabs hold: rows added while their file did not stream
 	writers       int               // files of the epoch that stream (file.streaming)
 
+	// Up to offset scanUntil the processor looks for stored files by
+	// listing their hour (probe.go); listed keeps those listings.
+	scanUntil int64
+	listed    map[string][]storedFile
+
 	// spare keeps, per schema id, the writer of a published file for the
 	// next file of that schema: a writer costs more to make than a small
 	// file costs to write (docs/benchmarks.md).
@@ -95,7 +107,7 @@ func newProcessor(g *group, pc consumers.PartitionContext) *processor {
 		g: g, pc: pc, log: log,
 		files: make(map[fileKey]*file), covered: make(map[fileKey]int64),
 		spare: make(map[int]*parquet.GenericWriter[any]),
-		from:  -1, horizon: -1, minEnd: -1,
+		from:  -1, horizon: -1, minEnd: -1, scanUntil: unscanned,
 	}
 }
 
@@ -164,22 +176,15 @@ func (p *processor) add(ctx context.Context, r *kgo.Record) error {
 	f := p.files[key]
 	if f == nil {
 		name := p.g.layout.Key(p.pc.Topic, p.pc.Partition, hour, r.Offset)
-		var (
-			h      int64
-			exists bool
-		)
-		err := retry(ctx, p.log, "probing the store", func() error {
-			var err error
-			h, exists, err = p.g.opts.Store.Stat(ctx, name)
-			return err
-		})
+		stored, h, err := p.probe(ctx, key, hour, name, r.Offset)
 		if err != nil {
 			return err
 		}
-		if exists {
-			// An earlier writer landed this file: its records are there up
-			// to h, and this epoch must reach h before it may commit.
-			p.log.Info("warehouse file exists already; skipping the records it holds", "file", name, "horizon", h)
+		if stored != "" {
+			// An earlier writer landed this record in stored: its records
+			// are there up to h, and this epoch must reach h before it may
+			// commit.
+			p.log.Info("warehouse file exists already; skipping the records it holds", "file", stored, "from_offset", r.Offset, "horizon", h)
 			p.covered[key] = h
 			p.minEnd = max(p.minEnd, h)
 			p.g.metrics.skipped.Inc()
@@ -344,10 +349,11 @@ func (p *processor) Flush(ctx context.Context) error {
 // could skip records, so the processor stops and leaves the partition to
 // a fresh start that probes again.
 func (p *processor) raced(ctx context.Context, f *file) error {
-	h, exists, err := p.g.opts.Store.Stat(ctx, f.key)
+	st, exists, err := p.g.opts.Store.Stat(ctx, f.key)
 	if err != nil {
 		return fmt.Errorf("%s was created by another writer and cannot be read: %w", f.key, err)
 	}
+	h := st.Horizon
 	if exists && h >= p.horizon {
 		p.log.Warn("another writer created the same file first; it holds these records already", "file", f.key, "horizon", h)
 		return nil

@@ -45,9 +45,9 @@ type countedStaged struct {
 func (s *countedStaged) done() {
 	s.once.Do(func() { s.c.mu.Lock(); s.c.open--; s.c.mu.Unlock() })
 }
-func (s *countedStaged) Publish(ctx context.Context, h int64) error {
+func (s *countedStaged) Publish(ctx context.Context, st Stored) error {
 	s.done()
-	return s.Staged.Publish(ctx, h)
+	return s.Staged.Publish(ctx, st)
 }
 func (s *countedStaged) Abort() { s.done(); s.Staged.Abort() }
 

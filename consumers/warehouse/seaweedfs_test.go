@@ -144,7 +144,8 @@ func stopWeed() {
 
 // TestRealS3SeaweedFS runs the warehouse's exactly-once store tests (a
 // crash between upload and commit, so a retried flush rewrites the same
-// deterministic names; a rebalance with a zombie) on SeaweedFS, and checks
+// deterministic names; a rebalance with a zombie; a replay that starts
+// inside a stored flush, found by listing) on SeaweedFS, and checks
 // what the S3 store relies on from the server: a create-only PUT
 // (If-None-Match: *) on an existing object is refused with 412 and the
 // object keeps its first content; a multipart upload arrives whole.
@@ -152,6 +153,7 @@ func TestRealS3SeaweedFS(t *testing.T) {
 	s := seaweedTestStore(t)
 	t.Run("crash between upload and commit", TestCrashBetweenUploadAndCommit)
 	t.Run("rebalance mid-stream", TestRebalanceMidStream)
+	t.Run("replay into a stored epoch", TestReplayIntoAStoredEpoch)
 
 	cl := s.Store.(*S3Store).client
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -18,9 +18,11 @@ var ErrExists = errors.New("a file with this name exists already")
 
 // Store keeps finished Parquet files under keys of the Layout.
 type Store interface {
-	// Stat reports whether a file exists at key and, if so, its horizon:
-	// the last offset of the flush that wrote it (see processor.go).
-	Stat(ctx context.Context, key string) (horizon int64, exists bool, err error)
+	// Stat reports whether a file exists at key and, if so, what it holds.
+	Stat(ctx context.Context, key string) (stored Stored, exists bool, err error)
+	// List returns the keys of the finished files in the directory dir (a
+	// Layout.Dir), in any order; none when there is no such directory.
+	List(ctx context.Context, dir string) ([]string, error)
 	// Create starts a file at key; nothing is visible at key until
 	// Publish succeeds.
 	Create(ctx context.Context, key string) (Staged, error)
@@ -32,11 +34,22 @@ type Store interface {
 type Staged interface {
 	io.Writer
 	// Publish makes the complete file durable at its key, or returns
-	// ErrExists and leaves the existing file alone. horizon goes into the
-	// store's metadata where it has any.
-	Publish(ctx context.Context, horizon int64) error
+	// ErrExists and leaves the existing file alone. stored (also in the
+	// file's footer) goes into the store's metadata where it has any.
+	Publish(ctx context.Context, stored Stored) error
 	// Abort drops the file; calling it after Publish is a no-op.
 	Abort()
+}
+
+// Stored is what Stat reads back of a finished file, from the store's
+// metadata or the file's footer.
+type Stored struct {
+	// Horizon is the last offset of the flush that wrote the file (see
+	// processor.go): the file holds every record of its hour and schema
+	// from its first offset through Horizon.
+	Horizon int64
+	// Schema is the schema id of the file's records.
+	Schema int
 }
 
 // Keys of the Parquet footer's key/value metadata.
@@ -49,19 +62,32 @@ const (
 	metaPartition   = "hookbridge.partition"
 )
 
-// footerHorizon reads the horizon from a Parquet file's footer.
-func footerHorizon(r io.ReaderAt, size int64) (int64, error) {
+// footerStored reads what a Parquet file's footer says it holds.
+func footerStored(r io.ReaderAt, size int64) (Stored, error) {
 	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
-		return 0, fmt.Errorf("reading the Parquet footer: %w", err)
+		return Stored{}, fmt.Errorf("reading the Parquet footer: %w", err)
 	}
-	v, ok := f.Lookup(metaHorizon)
-	if !ok {
-		return 0, fmt.Errorf("the Parquet footer has no %s: the file was not written by hookbridge", metaHorizon)
-	}
-	h, err := strconv.ParseInt(v, 10, 64)
+	h, err := footerInt(f, metaHorizon)
 	if err != nil {
-		return 0, fmt.Errorf("the Parquet footer's %s %q is not an offset", metaHorizon, v)
+		return Stored{}, err
 	}
-	return h, nil
+	id, err := footerInt(f, metaSchemaID)
+	if err != nil {
+		return Stored{}, err
+	}
+	return Stored{Horizon: h, Schema: int(id)}, nil
+}
+
+// footerInt reads the integer under key from f's key/value metadata.
+func footerInt(f *parquet.File, key string) (int64, error) {
+	v, ok := f.Lookup(key)
+	if !ok {
+		return 0, fmt.Errorf("the Parquet footer has no %s: the file was not written by hookbridge", key)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the Parquet footer's %s %q is not a number", key, v)
+	}
+	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -49,24 +50,43 @@ func (s *LocalStore) path(key string) string {
 }
 
 // Stat implements Store.
-func (s *LocalStore) Stat(_ context.Context, key string) (int64, bool, error) {
+func (s *LocalStore) Stat(_ context.Context, key string) (Stored, bool, error) {
 	f, err := os.Open(s.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
+		return Stored{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("warehouse: opening %s: %w", key, err)
+		return Stored{}, false, fmt.Errorf("warehouse: opening %s: %w", key, err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return 0, false, fmt.Errorf("warehouse: %s: %w", key, err)
+		return Stored{}, false, fmt.Errorf("warehouse: %s: %w", key, err)
 	}
-	h, err := footerHorizon(f, info.Size())
+	st, err := footerStored(f, info.Size())
 	if err != nil {
-		return 0, true, fmt.Errorf("warehouse: %s: %w", key, err)
+		return Stored{}, true, fmt.Errorf("warehouse: %s: %w", key, err)
 	}
-	return h, true, nil
+	return st, true, nil
+}
+
+// List implements Store.
+func (s *LocalStore) List(_ context.Context, dir string) ([]string, error) {
+	entries, err := os.ReadDir(s.path(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("warehouse: listing %s: %w", dir, err)
+	}
+	var keys []string
+	for _, e := range entries {
+		// Files being written start with a dot and end otherwise.
+		if name := e.Name(); e.Type().IsRegular() && strings.HasSuffix(name, Suffix) && !strings.HasPrefix(name, ".") {
+			keys = append(keys, path.Join(dir, name))
+		}
+	}
+	return keys, nil
 }
 
 // Create implements Store.
@@ -93,7 +113,7 @@ type localStaged struct {
 
 func (l *localStaged) Write(p []byte) (int, error) { return l.w.Write(p) }
 
-func (l *localStaged) Publish(_ context.Context, _ int64) error {
+func (l *localStaged) Publish(context.Context, Stored) error {
 	tmp := l.f.Name()
 	if err := l.w.Flush(); err != nil {
 		l.Abort()

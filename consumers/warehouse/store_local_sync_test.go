@@ -39,7 +39,7 @@ func TestLocalStoreFsyncsFileAndDirectoriesBeforePublishReturns(t *testing.T) {
 	if _, err := staged.Write([]byte("PAR1 not really PAR1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := staged.Publish(context.Background(), 42); err != nil {
+	if err := staged.Publish(context.Background(), Stored{Horizon: 42}); err != nil {
 		t.Fatal(err)
 	}
 	if len(synced) == 0 || !strings.HasSuffix(synced[0], ".tmp") {

@@ -54,8 +54,8 @@ func DefaultS3Credentials() *credentials.Credentials {
 // S3Store keeps files in an S3-compatible bucket. A file is written to a
 // local spool file, then uploaded whole with one conditional PUT
 // (If-None-Match: *), so an object is either complete or absent and is
-// never replaced. Its horizon is also stored as the object's
-// x-amz-meta-hookbridge-horizon.
+// never replaced. Its horizon and schema id are also stored as the
+// object's x-amz-meta-hookbridge-horizon and -schema-id.
 type S3Store struct {
 	client *minio.Client
 	opts   S3Options
@@ -113,36 +113,72 @@ func (s *S3Store) object(key string) string {
 	return strings.TrimSuffix(s.opts.Prefix, "/") + "/" + key
 }
 
-const s3HorizonMeta = "Hookbridge-Horizon"
+// The object metadata Publish sets, so that Stat needs no more than a
+// HEAD request.
+const (
+	s3HorizonMeta = "Hookbridge-Horizon"
+	s3SchemaMeta  = "Hookbridge-Schema-Id"
+)
 
 // Stat implements Store.
-func (s *S3Store) Stat(ctx context.Context, key string) (int64, bool, error) {
+func (s *S3Store) Stat(ctx context.Context, key string) (Stored, bool, error) {
 	name := s.object(key)
 	info, err := s.client.StatObject(ctx, s.opts.Bucket, name, minio.StatObjectOptions{})
 	if err != nil {
 		if minio.ToErrorResponse(err).StatusCode == http.StatusNotFound {
-			return 0, false, nil
+			return Stored{}, false, nil
 		}
-		return 0, false, fmt.Errorf("warehouse: stat s3://%s/%s: %w", s.opts.Bucket, name, err)
+		return Stored{}, false, fmt.Errorf("warehouse: stat s3://%s/%s: %w", s.opts.Bucket, name, err)
 	}
-	for k, v := range info.UserMetadata {
-		if strings.EqualFold(k, s3HorizonMeta) {
-			if h, err := strconv.ParseInt(v, 10, 64); err == nil {
-				return h, true, nil
-			}
-		}
+	if st, ok := s3Stored(info.UserMetadata); ok {
+		return st, true, nil
 	}
-	// No metadata (a copy that dropped it, say): read the footer.
+	// No metadata (a copy that dropped it, or a file written before the
+	// schema id was kept there): read the footer.
 	obj, err := s.client.GetObject(ctx, s.opts.Bucket, name, minio.GetObjectOptions{})
 	if err != nil {
-		return 0, true, fmt.Errorf("warehouse: reading s3://%s/%s: %w", s.opts.Bucket, name, err)
+		return Stored{}, true, fmt.Errorf("warehouse: reading s3://%s/%s: %w", s.opts.Bucket, name, err)
 	}
 	defer obj.Close()
-	h, err := footerHorizon(obj, info.Size)
+	st, err := footerStored(obj, info.Size)
 	if err != nil {
-		return 0, true, fmt.Errorf("warehouse: s3://%s/%s: %w", s.opts.Bucket, name, err)
+		return Stored{}, true, fmt.Errorf("warehouse: s3://%s/%s: %w", s.opts.Bucket, name, err)
 	}
-	return h, true, nil
+	return st, true, nil
+}
+
+// s3Stored reads Stored from an object's metadata.
+func s3Stored(meta map[string]string) (Stored, bool) {
+	var (
+		st         Stored
+		hasH, hasS bool
+	)
+	for k, v := range meta {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil:
+		case strings.EqualFold(k, s3HorizonMeta):
+			st.Horizon, hasH = n, true
+		case strings.EqualFold(k, s3SchemaMeta):
+			st.Schema, hasS = int(n), true
+		}
+	}
+	return st, hasH && hasS
+}
+
+// List implements Store.
+func (s *S3Store) List(ctx context.Context, dir string) ([]string, error) {
+	prefix := s.object(dir) + "/"
+	var keys []string
+	for obj := range s.client.ListObjects(ctx, s.opts.Bucket, minio.ListObjectsOptions{Prefix: prefix}) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("warehouse: listing s3://%s/%s: %w", s.opts.Bucket, prefix, obj.Err)
+		}
+		if strings.HasSuffix(obj.Key, Suffix) {
+			keys = append(keys, path.Join(dir, strings.TrimPrefix(obj.Key, prefix)))
+		}
+	}
+	return keys, nil
 }
 
 // Create implements Store.
@@ -172,7 +208,7 @@ func (u *s3Staged) Write(p []byte) (int, error) { return u.w.Write(p) }
 // store honours If-None-Match on them.
 const maxSinglePut = 5 << 30
 
-func (u *s3Staged) Publish(ctx context.Context, horizon int64) error {
+func (u *s3Staged) Publish(ctx context.Context, stored Stored) error {
 	defer u.Abort()
 	if err := u.w.Flush(); err != nil {
 		return fmt.Errorf("warehouse: writing spool file %s: %w", u.f.Name(), err)
@@ -188,9 +224,12 @@ func (u *s3Staged) Publish(ctx context.Context, horizon int64) error {
 		return fmt.Errorf("warehouse: spool file %s: %w", u.f.Name(), err)
 	}
 	opts := minio.PutObjectOptions{
-		ContentType:  "application/vnd.apache.parquet",
-		UserMetadata: map[string]string{s3HorizonMeta: strconv.FormatInt(horizon, 10)},
-		PartSize:     uint64(max(size, 5<<20)),
+		ContentType: "application/vnd.apache.parquet",
+		UserMetadata: map[string]string{
+			s3HorizonMeta: strconv.FormatInt(stored.Horizon, 10),
+			s3SchemaMeta:  strconv.Itoa(stored.Schema),
+		},
+		PartSize: uint64(max(size, 5<<20)),
 	}
 	opts.SetMatchETagExcept("*")
 	name := u.store.object(u.key)
