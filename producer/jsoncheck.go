@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -17,7 +18,8 @@ const maxJSONDepth = 10000
 // but one JSON object, an object with the same key twice (at any depth;
 // decoders disagree on which one wins), and bytes after the object other
 // than whitespace. It also names the byte of a syntax error, so the decode
-// after it only meets type errors.
+// after it only meets type errors, and checks that strings are UTF-8 (so
+// what it accepts is UTF-8: see checkBody).
 func checkJSON(body []byte) error {
 	sc := scannerFor(body)
 	defer sc.release()
@@ -65,7 +67,6 @@ type jsonScanner struct {
 	// reused: the pool drops them).
 	text string
 	strs []string
-	nums []json.Number
 }
 
 // pathSeg is an object key or, when key is nil, an array index.
@@ -243,35 +244,65 @@ func (sc *jsonScanner) array(depth int) error {
 // are the same key).
 func (sc *jsonScanner) str(decode bool) ([]byte, error) {
 	start := sc.pos
-	sc.pos++ // "
-	escaped := false
-	for sc.pos < len(sc.buf) {
-		c := sc.buf[sc.pos]
-		switch {
+	escaped, err := sc.skipStr()
+	if err != nil {
+		return nil, err
+	}
+	raw := sc.buf[start+1 : sc.pos-1]
+	if !escaped || !decode {
+		return raw, nil
+	}
+	var s string
+	if err := json.Unmarshal(sc.buf[start:sc.pos], &s); err != nil {
+		return nil, badf("malformed JSON at byte %d: bad escape in string", start)
+	}
+	return []byte(s), nil
+}
+
+// skipStr moves past the string that starts at sc.pos, checking its escapes
+// and that its content is UTF-8 (outside strings, the grammar admits ASCII
+// only, so a body checkJSON accepts is valid UTF-8), and reports whether it
+// holds escapes. The walk keeps its index in a local: this loop is most of
+// checkJSON's time.
+func (sc *jsonScanner) skipStr() (escaped bool, err error) {
+	buf, start := sc.buf, sc.pos
+	i := start + 1 // "
+	for {
+		for i < len(buf) && plainStrByte(buf[i]) {
+			i++
+		}
+		if i >= len(buf) {
+			sc.pos = i
+			return false, badf("malformed JSON: string from byte %d never ends", start)
+		}
+		switch c := buf[i]; {
 		case c == '"':
-			sc.pos++
-			raw := sc.buf[start+1 : sc.pos-1]
-			if !escaped || !decode {
-				return raw, nil
-			}
-			var s string
-			if err := json.Unmarshal(sc.buf[start:sc.pos], &s); err != nil {
-				return nil, badf("malformed JSON at byte %d: bad escape in string", start)
-			}
-			return []byte(s), nil
+			sc.pos = i + 1
+			return escaped, nil
 		case c == '\\':
 			escaped = true
+			sc.pos = i
 			if err := sc.escape(); err != nil {
-				return nil, err
+				return false, err
 			}
+			i = sc.pos
 		case c < 0x20:
-			return nil, badf("malformed JSON at byte %d: control character in string", sc.pos)
-		default:
-			sc.pos++
+			sc.pos = i
+			return false, badf("malformed JSON at byte %d: control character in string", i)
+		default: // the first byte of a multi-byte sequence
+			r, size := utf8.DecodeRune(buf[i:])
+			if r == utf8.RuneError && size == 1 {
+				sc.pos = i
+				return false, errNotUTF8()
+			}
+			i += size
 		}
 	}
-	return nil, badf("malformed JSON: string from byte %d never ends", start)
 }
+
+// plainStrByte reports whether c stands for itself in a string: not a quote,
+// a backslash, a control character or part of a multi-byte sequence.
+func plainStrByte(c byte) bool { return c-0x20 < 0x60 && c != '"' && c != '\\' }
 
 func (sc *jsonScanner) escape() error {
 	sc.pos++ // backslash

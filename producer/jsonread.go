@@ -53,10 +53,12 @@ func (sc *jsonScanner) fields(names []string, read func(i int) bool) bool {
 		if sc.buf[sc.pos] != '"' {
 			return false
 		}
-		key, err := sc.str(false)
-		if err != nil || bytes.IndexByte(key, '\\') >= 0 {
+		start := sc.pos
+		escaped, err := sc.skipStr()
+		if err != nil || escaped {
 			return false
 		}
+		key := sc.buf[start+1 : sc.pos-1]
 		sc.skipSpace()
 		if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != ':' {
 			return false
@@ -133,27 +135,32 @@ func (sc *jsonScanner) strValue(dst **string) bool {
 // strText reads a string: a part of text when it has no escapes.
 func (sc *jsonScanner) strText() (string, bool) {
 	start := sc.pos
-	raw, err := sc.str(false)
+	escaped, err := sc.skipStr()
 	switch {
 	case err != nil:
 		return "", false
-	case bytes.IndexByte(raw, '\\') >= 0:
-		return unescape(raw), true
+	case escaped:
+		return unescape(sc.buf[start+1 : sc.pos-1]), true
 	case sc.text != "":
 		return sc.text[start+1 : sc.pos-1], true
 	}
-	return string(raw), true
+	return string(sc.buf[start+1 : sc.pos-1]), true
 }
 
 // unescape decodes the escapes of a string's content the scanner has
 // checked, as encoding/json does: a lone or broken surrogate is U+FFFD.
+// The text is never longer than raw, so out is allocated once, and String
+// does not copy it.
 func unescape(raw []byte) string {
-	out := make([]byte, 0, len(raw))
+	var out strings.Builder
+	out.Grow(len(raw))
 	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			i++
+		if run := bytes.IndexByte(raw[i:], '\\'); run != 0 {
+			if run < 0 {
+				run = len(raw) - i
+			}
+			out.Write(raw[i : i+run])
+			i += run
 			continue
 		}
 		switch e := raw[i+1]; e {
@@ -172,24 +179,24 @@ func unescape(raw []byte) string {
 					r = utf8.RuneError
 				}
 			}
-			out = utf8.AppendRune(out, r)
+			out.WriteRune(r)
 			continue
 		case 'b':
-			out = append(out, '\b')
+			out.WriteByte('\b')
 		case 'f':
-			out = append(out, '\f')
+			out.WriteByte('\f')
 		case 'n':
-			out = append(out, '\n')
+			out.WriteByte('\n')
 		case 'r':
-			out = append(out, '\r')
+			out.WriteByte('\r')
 		case 't':
-			out = append(out, '\t')
+			out.WriteByte('\t')
 		default: // " \\ /
-			out = append(out, e)
+			out.WriteByte(e)
 		}
 		i += 2
 	}
-	return string(out)
+	return out.String()
 }
 
 func hex4(h []byte) rune {
@@ -209,7 +216,8 @@ func hex4(h []byte) rune {
 }
 
 // keep returns a pointer to a copy of s, one of a few allocated together
-// (a body's strings would otherwise cost two allocations each).
+// (a body's strings would otherwise cost two allocations each). Numbers,
+// strings underneath, are kept with them.
 func (sc *jsonScanner) keep(s string) *string {
 	if len(sc.strs) == cap(sc.strs) {
 		sc.strs = make([]string, 0, 16) // the old pointers stay valid
@@ -231,15 +239,13 @@ func (sc *jsonScanner) numberValue(dst **json.Number) bool {
 	if sc.number() != nil {
 		return false
 	}
-	if len(sc.nums) == cap(sc.nums) {
-		sc.nums = make([]json.Number, 0, 8)
-	}
+	var n string
 	if sc.text != "" {
-		sc.nums = append(sc.nums, json.Number(sc.text[start:sc.pos]))
+		n = sc.text[start:sc.pos]
 	} else {
-		sc.nums = append(sc.nums, json.Number(sc.buf[start:sc.pos]))
+		n = string(sc.buf[start:sc.pos])
 	}
-	*dst = &sc.nums[len(sc.nums)-1]
+	*dst = (*json.Number)(sc.keep(n))
 	return true
 }
 
@@ -299,6 +305,9 @@ func arrayValue[T any](sc *jsonScanner, dst *[]T, read func(*jsonScanner, *T) bo
 		case ',':
 			sc.pos++
 		default:
+			if cap(out) == 0 {
+				out = make([]T, 0, 4) // a body's arrays are short: one allocation, not three
+			}
 			var zero T
 			out = append(out, zero)
 			if !read(sc, &out[len(out)-1]) {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/loadtest"
@@ -195,4 +196,22 @@ func TestFastReadersTakeTheDocumentedBodies(t *testing.T) {
 			t.Fatalf("the fast reader gave up on, or misread, a documented Product Agents body: %s", body)
 		}
 	}
+}
+
+// FuzzCheckBodyNamesInvalidUTF8 holds checkBody, whose one pass checks the
+// UTF-8 with the JSON, to the rule that invalid UTF-8 is what a refusal
+// names, wherever it is and whatever else is wrong: the UTF-8 refusal
+// exactly when utf8.Valid fails.
+func FuzzCheckBodyNamesInvalidUTF8(f *testing.F) {
+	for _, s := range invalidUTF8Bodies() {
+		f.Add([]byte(s))
+	}
+	addSamples(f, 16, "pique")
+	addSamples(f, 17, "product-agents")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		err := checkBody(body)
+		if named := err != nil && err.Error() == "body is not valid UTF-8"; named == utf8.Valid(body) {
+			t.Fatalf("checkBody(%q) = %v; utf8.Valid = %v", body, err, utf8.Valid(body))
+		}
+	})
 }

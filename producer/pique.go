@@ -2,6 +2,7 @@ package producer
 
 import (
 	"errors"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -94,20 +95,21 @@ func mapPique(d *delivery, t config.Topics) (mapped, error) {
 	if *b.Type != piqueDecisionMade {
 		return mapped{topic: t.Unrouted(), key: id, eventID: id, eventType: *b.Type}, nil
 	}
-	ev := &schemas.DecisionMade{
+	w := &decisionMadeValues{DecisionMade: schemas.DecisionMade{
 		EventID:    id,
 		EventType:  *b.Type,
-		OccurredAt: parseTime(b.Timestamp),
 		ReceivedAt: d.ReceivedAt,
 		RawJSON:    raw,
-	}
+	}}
+	ev := &w.DecisionMade
+	ev.OccurredAt = parseTime(b.Timestamp, &w.occurredAt)
 	if d.SvixID != "" {
 		ev.SvixID = &d.SvixID
 	}
 	if b.Decision != nil {
 		ev.Decision = schemas.Decision{ID: b.Decision.ID, Action: b.Decision.Action, Reason: b.Decision.Reason, LLMReasoning: b.Decision.LLMReasoning}
 	}
-	if err := mapPiqueSession(&b, ev); err != nil {
+	if err := mapPiqueSession(&b, w); err != nil {
 		return mapped{}, err
 	}
 	m := mapped{topic: t.Pique(), key: nonEmpty(ev.Session.VisitorID), eventID: ev.EventID, eventType: ev.EventType, event: ev}
@@ -152,7 +154,17 @@ func decodePique(body []byte, raw string, b *piqueBody) error {
 	return nil
 }
 
-func mapPiqueSession(b *piqueBody, ev *schemas.DecisionMade) error {
+// decisionMadeValues is a DecisionMade with room for what its optional
+// fields point to, so an event is one allocation, not five.
+type decisionMadeValues struct {
+	schemas.DecisionMade
+	occurredAt                 time.Time
+	eventCount, productsViewed int64
+	durationSeconds            float64
+}
+
+func mapPiqueSession(b *piqueBody, w *decisionMadeValues) error {
+	ev := &w.DecisionMade
 	ev.Session.CartItems = []string{}
 	s := b.Session
 	if s == nil {
@@ -160,9 +172,9 @@ func mapPiqueSession(b *piqueBody, ev *schemas.DecisionMade) error {
 	}
 	var errs [3]error
 	ev.Session.VisitorID, ev.Session.Email = s.VisitorID, s.Email
-	ev.Session.EventCount, errs[0] = toLong("session.eventCount", s.EventCount)
-	ev.Session.DurationSeconds, errs[1] = toDouble("session.durationSeconds", s.DurationSeconds)
-	ev.Session.ProductsViewed, errs[2] = toLong("session.productsViewed", s.ProductsViewed)
+	ev.Session.EventCount, errs[0] = toLong("session.eventCount", s.EventCount, &w.eventCount)
+	ev.Session.DurationSeconds, errs[1] = toDouble("session.durationSeconds", s.DurationSeconds, &w.durationSeconds)
+	ev.Session.ProductsViewed, errs[2] = toLong("session.productsViewed", s.ProductsViewed, &w.productsViewed)
 	if s.CartItems != nil {
 		ev.Session.CartItems = s.CartItems
 	}

@@ -1,6 +1,8 @@
 package producer
 
 import (
+	"time"
+
 	json "github.com/goccy/go-json"
 
 	"github.com/hookbridge/hookbridge/internal/config"
@@ -110,9 +112,10 @@ func mapProductAgents(d *delivery, t config.Topics) (mapped, error) {
 	if err := decodeJSONFast(d.Body, raw, &b, readAgent); err != nil {
 		return mapped{}, err
 	}
-	ev := &schemas.AgentMessage{ReceivedAt: d.ReceivedAt, RawJSON: raw}
+	w := &agentMessageValues{AgentMessage: schemas.AgentMessage{ReceivedAt: d.ReceivedAt, RawJSON: raw}}
+	ev := &w.AgentMessage
 	if e := b.Event; e != nil {
-		ev.EventID, ev.MessageType, ev.OccurredAt = nonEmpty(e.ID), e.MessageType, parseTime(e.Timestamp)
+		ev.EventID, ev.MessageType, ev.OccurredAt = nonEmpty(e.ID), e.MessageType, parseTime(e.Timestamp, &w.occurredAt)
 	}
 	if ev.EventID == "" {
 		ev.EventID = bodyHash(d.Body)
@@ -124,10 +127,10 @@ func mapProductAgents(d *delivery, t config.Topics) (mapped, error) {
 		ev.Content = schemas.Content{Subject: c.Subject, PreviewText: c.PreviewText, Headline: c.Headline, Body: c.Body, CallToAction: c.CallToAction}
 	}
 	var err error
-	if ev.PrimaryProducts, err = mapProducts("primaryProducts", b.PrimaryProducts); err != nil {
+	if ev.PrimaryProducts, err = mapProducts(b.PrimaryProducts, "primaryProducts.price", "primaryProducts.oldPrice"); err != nil {
 		return mapped{}, err
 	}
-	if ev.OtherProducts, err = mapProducts("otherProducts", b.OtherProducts); err != nil {
+	if ev.OtherProducts, err = mapProducts(b.OtherProducts, "otherProducts.price", "otherProducts.oldPrice"); err != nil {
 		return mapped{}, err
 	}
 	m := mapped{topic: t.ProductAgents(), key: nonEmpty(ev.Customer.ID), eventID: ev.EventID, eventType: nonEmpty(ev.MessageType), event: ev}
@@ -137,21 +140,38 @@ func mapProductAgents(d *delivery, t config.Topics) (mapped, error) {
 	return m, nil
 }
 
-func mapProducts(field string, in []agentProduct) ([]schemas.Product, error) {
+// agentMessageValues is an AgentMessage with room for its timestamp.
+type agentMessageValues struct {
+	schemas.AgentMessage
+	occurredAt time.Time
+}
+
+// productValues holds what a product's optional fields point to.
+type productValues struct {
+	image           schemas.Image
+	price, oldPrice float64
+}
+
+// mapProducts maps a list of products; the field names (constants, so
+// they cost nothing until an error) say where a bad price is.
+func mapProducts(in []agentProduct, priceField, oldPriceField string) ([]schemas.Product, error) {
 	out := make([]schemas.Product, len(in))
+	vals := make([]productValues, len(in))
 	for i, p := range in {
-		price, err := toDouble(field+".price", p.Price)
+		v := &vals[i]
+		price, err := toDouble(priceField, p.Price, &v.price)
 		if err != nil {
 			return nil, err
 		}
-		old, err := toDouble(field+".oldPrice", p.OldPrice)
+		old, err := toDouble(oldPriceField, p.OldPrice, &v.oldPrice)
 		if err != nil {
 			return nil, err
 		}
 		out[i] = schemas.Product{Title: p.Title, Description: p.Description, URL: p.URL,
 			Price: price, OldPrice: old, Currency: p.Currency, OnSale: p.OnSale}
 		if p.Image != nil {
-			out[i].Image = &schemas.Image{ScalableURL: p.Image.ScalableURL, URL: p.Image.URL}
+			v.image = schemas.Image{ScalableURL: p.Image.ScalableURL, URL: p.Image.URL}
+			out[i].Image = &v.image
 		}
 	}
 	return out, nil
