@@ -227,3 +227,13 @@ func TestInvalidUTF8IsNamedWhateverElseIsWrong(t *testing.T) {
 		t.Errorf("%q: %+v, %v; want it accepted", body, m, err)
 	}
 }
+
+// plainStrBytes, the scanner's table of the bytes that stand for themselves
+// in a string, is the rule it encodes.
+func TestPlainStrBytes(t *testing.T) {
+	for c := range 256 {
+		if want := c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; plainStrByte(byte(c)) != want {
+			t.Errorf("plainStrByte(%#x) = %v, want %v", c, !want, want)
+		}
+	}
+}

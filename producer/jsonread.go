@@ -140,7 +140,7 @@ func (sc *jsonScanner) strText() (string, bool) {
 	case err != nil:
 		return "", false
 	case escaped:
-		return unescape(sc.buf[start+1 : sc.pos-1]), true
+		return sc.unescape(sc.buf[start+1 : sc.pos-1]), true
 	case sc.text != "":
 		return sc.text[start+1 : sc.pos-1], true
 	}
@@ -149,11 +149,17 @@ func (sc *jsonScanner) strText() (string, bool) {
 
 // unescape decodes the escapes of a string's content the scanner has
 // checked, as encoding/json does: a lone or broken surrogate is U+FFFD.
-// The text is never longer than raw, so out is allocated once, and String
-// does not copy it.
-func unescape(raw []byte) string {
-	var out strings.Builder
-	out.Grow(len(raw))
+// The texts of a body share a buffer (sc.unesc) sized for several: a
+// text is never longer than raw, so it never grows while one is written,
+// and a new one is started, not grown, when raw might not fit (the texts
+// made keep the old).
+func (sc *jsonScanner) unescape(raw []byte) string {
+	out := &sc.unesc
+	if out.Cap()-out.Len() < len(raw) {
+		*out = strings.Builder{}
+		out.Grow(max(len(raw), len(sc.buf)/8))
+	}
+	start := out.Len()
 	for i := 0; i < len(raw); {
 		if run := bytes.IndexByte(raw[i:], '\\'); run != 0 {
 			if run < 0 {
@@ -196,7 +202,7 @@ func unescape(raw []byte) string {
 		}
 		i += 2
 	}
-	return out.String()
+	return out.String()[start:]
 }
 
 func hex4(h []byte) rune {
@@ -220,7 +226,9 @@ func hex4(h []byte) rune {
 // strings underneath, are kept with them.
 func (sc *jsonScanner) keep(s string) *string {
 	if len(sc.strs) == cap(sc.strs) {
-		sc.strs = make([]string, 0, 16) // the old pointers stay valid
+		// The old pointers stay valid. A body holds a value in about
+		// every 40 bytes.
+		sc.strs = make([]string, 0, max(16, min(len(sc.buf)/32, 128)))
 	}
 	sc.strs = append(sc.strs, s)
 	return &sc.strs[len(sc.strs)-1]
@@ -277,7 +285,11 @@ func (sc *jsonScanner) boolValue(dst **bool) bool {
 	for _, lit := range [...]string{"false", "true"} {
 		if bytes.HasPrefix(sc.buf[sc.pos:], []byte(lit)) {
 			sc.pos += len(lit)
-			*dst = new(lit == "true")
+			if len(sc.bools) == cap(sc.bools) {
+				sc.bools = make([]bool, 0, 8) // as keep does for strings
+			}
+			sc.bools = append(sc.bools, lit == "true")
+			*dst = &sc.bools[len(sc.bools)-1]
 			return true
 		}
 	}
