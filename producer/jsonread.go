@@ -226,12 +226,16 @@ func hex4(h []byte) rune {
 // strings underneath, are kept with them.
 func (sc *jsonScanner) keep(s string) *string {
 	if len(sc.strs) == cap(sc.strs) {
-		// The old pointers stay valid. A body holds a value in about
-		// every 40 bytes.
-		sc.strs = make([]string, 0, max(16, min(len(sc.buf)/32, 128)))
+		sc.strs = sc.newSlab(0) // the old pointers stay valid
 	}
 	sc.strs = append(sc.strs, s)
 	return &sc.strs[len(sc.strs)-1]
+}
+
+// newSlab makes a string slab with room for n and more: a body holds a
+// value in about every 40 bytes.
+func (sc *jsonScanner) newSlab(n int) []string {
+	return make([]string, 0, max(2*n, 16, min(len(sc.buf)/32, 128)))
 }
 
 // numberValue reads a number, or null as nil.
@@ -259,6 +263,12 @@ func (sc *jsonScanner) numberValue(dst **json.Number) bool {
 
 // objectValue reads an object with read, or null as nil.
 func objectValue[T any](sc *jsonScanner, dst **T, read func(*jsonScanner, *T) bool) bool {
+	return objectInto(sc, dst, nil, read)
+}
+
+// objectInto is objectValue reading into room, when it is not nil, rather
+// than a new T: a reader can allocate a body's objects together.
+func objectInto[T any](sc *jsonScanner, dst **T, room func() *T, read func(*jsonScanner, *T) bool) bool {
 	if sc.null() {
 		*dst = nil
 		return true
@@ -266,7 +276,12 @@ func objectValue[T any](sc *jsonScanner, dst **T, read func(*jsonScanner, *T) bo
 	if sc.next() != '{' {
 		return false
 	}
-	t := new(T)
+	var t *T
+	if room != nil {
+		t = room()
+	} else {
+		t = new(T)
+	}
 	*dst = t
 	return read(sc, t)
 }
@@ -329,14 +344,43 @@ func arrayValue[T any](sc *jsonScanner, dst *[]T, read func(*jsonScanner, *T) bo
 	}
 }
 
-// stringElem reads an array's string element.
-func stringElem(sc *jsonScanner, dst *string) bool {
-	if sc.next() != '"' {
+// stringsValue reads an array of strings, or null as nil, as a run of the
+// string slab (see keep), not an allocation of its own.
+func (sc *jsonScanner) stringsValue(dst *[]string) bool {
+	if sc.null() {
+		*dst = nil
+		return true
+	}
+	if sc.next() != '[' {
 		return false
 	}
-	s, ok := sc.strText()
-	*dst = s
-	return ok
+	sc.pos++
+	first := len(sc.strs)
+	for {
+		switch sc.next() {
+		case ']':
+			sc.pos++
+			*dst = []string{}
+			if end := len(sc.strs); end > first {
+				*dst = sc.strs[first:end:end] // full, so an append copies
+			}
+			return true
+		case ',':
+			sc.pos++
+		case '"':
+			s, ok := sc.strText()
+			if !ok {
+				return false
+			}
+			if len(sc.strs) == cap(sc.strs) { // a new slab, starting with the run so far
+				run := sc.strs[first:]
+				sc.strs, first = append(sc.newSlab(len(run)), run...), 0
+			}
+			sc.strs = append(sc.strs, s)
+		default:
+			return false
+		}
+	}
 }
 
 // objectElem reads an array's object element with read.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -214,4 +215,31 @@ func FuzzCheckBodyNamesInvalidUTF8(f *testing.F) {
 			t.Fatalf("checkBody(%q) = %v; utf8.Valid = %v", body, err, utf8.Valid(body))
 		}
 	})
+}
+
+// The fast reader keeps a body's strings in slabs and an array of strings
+// as a run of one; runs that outgrow a slab move to the next, whole.
+func TestFastReaderStringArraysCrossSlabs(t *testing.T) {
+	for before := range 20 {
+		for items := range 40 {
+			var b strings.Builder
+			b.WriteString(`{"type":"decision.made","decision":{"id":"d","action":"a\"b","reason":"r"},"session":{"visitorId":"v"`)
+			for i := range before {
+				fmt.Fprintf(&b, `,"x%d":"s"`, i) // skipped: not kept
+			}
+			b.WriteString(`,"email":"e","cartItems":[`)
+			for i := range items {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `"item %d\n"`, i)
+			}
+			b.WriteString(`]},"timestamp":"t"}`)
+			body := []byte(b.String())
+			agreesWithGoJSON[piqueBody](t, body, readPique)
+			if before%4 == 0 { // a kept value before the array moves where the run starts
+				agreesWithGoJSON[piqueBody](t, []byte(strings.Replace(b.String(), `"session":{`, `"session":{"durationSeconds":1,"eventCount":2,`, 1)), readPique)
+			}
+		}
+	}
 }

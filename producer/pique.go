@@ -38,17 +38,30 @@ type piqueSession struct {
 	CartItems       []string     `json:"cartItems"`
 }
 
+// piqueParts are a body's decision and session, allocated together.
+type piqueParts struct {
+	decision piqueDecision
+	session  piqueSession
+}
+
 // readPique is piqueBody's fast reader (see decodeJSONFast): the
 // documented shape, every field of its type or null.
 func readPique(sc *jsonScanner, b *piqueBody) bool {
+	var parts *piqueParts
+	room := func() *piqueParts {
+		if parts == nil {
+			parts = new(piqueParts)
+		}
+		return parts
+	}
 	return sc.fields([]string{"type", "decision", "session", "timestamp"}, func(i int) bool {
 		switch i {
 		case 0:
 			return sc.strValue(&b.Type)
 		case 1:
-			return objectValue(sc, &b.Decision, readPiqueDecision)
+			return objectInto(sc, &b.Decision, func() *piqueDecision { return &room().decision }, readPiqueDecision)
 		case 2:
-			return objectValue(sc, &b.Session, readPiqueSession)
+			return objectInto(sc, &b.Session, func() *piqueSession { return &room().session }, readPiqueSession)
 		}
 		return sc.strValue(&b.Timestamp)
 	})
@@ -66,7 +79,7 @@ func readPiqueSession(sc *jsonScanner, s *piqueSession) bool {
 		case 2, 3, 4:
 			return sc.numberValue([...]**json.Number{&s.EventCount, &s.DurationSeconds, &s.ProductsViewed}[i-2])
 		}
-		return arrayValue(sc, &s.CartItems, stringElem)
+		return sc.stringsValue(&s.CartItems)
 	})
 }
 
