@@ -261,13 +261,8 @@ func (sc *jsonScanner) numberValue(dst **json.Number) bool {
 	return true
 }
 
-// objectValue reads an object with read, or null as nil.
-func objectValue[T any](sc *jsonScanner, dst **T, read func(*jsonScanner, *T) bool) bool {
-	return objectInto(sc, dst, nil, read)
-}
-
-// objectInto is objectValue reading into room, when it is not nil, rather
-// than a new T: a reader can allocate a body's objects together.
+// objectInto reads an object with read, or null as nil, into room(): a
+// reader allocates a body's objects together.
 func objectInto[T any](sc *jsonScanner, dst **T, room func() *T, read func(*jsonScanner, *T) bool) bool {
 	if sc.null() {
 		*dst = nil
@@ -276,12 +271,7 @@ func objectInto[T any](sc *jsonScanner, dst **T, room func() *T, read func(*json
 	if sc.next() != '{' {
 		return false
 	}
-	var t *T
-	if room != nil {
-		t = room()
-	} else {
-		t = new(T)
-	}
+	t := room()
 	*dst = t
 	return read(sc, t)
 }

@@ -54,32 +54,57 @@ type agentImage struct {
 	URL         *string `json:"url"`
 }
 
+// agentParts are a body's event, customer and content, allocated
+// together, and its products' images, a few at a time.
+type agentParts struct {
+	event    agentEvent
+	customer agentCustomer
+	content  agentContent
+	images   []agentImage
+}
+
+func (p *agentParts) image() *agentImage {
+	if len(p.images) == cap(p.images) {
+		p.images = make([]agentImage, 0, 4) // the old pointers stay valid
+	}
+	p.images = append(p.images, agentImage{})
+	return &p.images[len(p.images)-1]
+}
+
 // readAgent is agentBody's fast reader (see decodeJSONFast): the
 // documented shape, every field of its type or null.
 func readAgent(sc *jsonScanner, b *agentBody) bool {
+	var parts *agentParts
+	room := func() *agentParts {
+		if parts == nil {
+			parts = new(agentParts)
+		}
+		return parts
+	}
+	product := func(sc *jsonScanner, p *agentProduct) bool { return readAgentProduct(sc, p, room) }
 	return sc.fields([]string{"event", "customer", "content", "primaryProducts", "otherProducts"}, func(i int) bool {
 		switch i {
 		case 0:
-			return objectValue(sc, &b.Event, func(sc *jsonScanner, e *agentEvent) bool {
+			return objectInto(sc, &b.Event, func() *agentEvent { return &room().event }, func(sc *jsonScanner, e *agentEvent) bool {
 				return sc.strFields([]string{"id", "timestamp", "messageType"}, &e.ID, &e.Timestamp, &e.MessageType)
 			})
 		case 1:
-			return objectValue(sc, &b.Customer, func(sc *jsonScanner, c *agentCustomer) bool {
+			return objectInto(sc, &b.Customer, func() *agentCustomer { return &room().customer }, func(sc *jsonScanner, c *agentCustomer) bool {
 				return sc.strFields([]string{"id", "email"}, &c.ID, &c.Email)
 			})
 		case 2:
-			return objectValue(sc, &b.Content, func(sc *jsonScanner, c *agentContent) bool {
+			return objectInto(sc, &b.Content, func() *agentContent { return &room().content }, func(sc *jsonScanner, c *agentContent) bool {
 				return sc.strFields([]string{"subject", "previewText", "headline", "body", "callToAction"},
 					&c.Subject, &c.PreviewText, &c.Headline, &c.Body, &c.CallToAction)
 			})
 		case 3:
-			return arrayValue(sc, &b.PrimaryProducts, objectElem(readAgentProduct))
+			return arrayValue(sc, &b.PrimaryProducts, objectElem(product))
 		}
-		return arrayValue(sc, &b.OtherProducts, objectElem(readAgentProduct))
+		return arrayValue(sc, &b.OtherProducts, objectElem(product))
 	})
 }
 
-func readAgentProduct(sc *jsonScanner, p *agentProduct) bool {
+func readAgentProduct(sc *jsonScanner, p *agentProduct, room func() *agentParts) bool {
 	return sc.fields([]string{"title", "description", "image", "url", "price", "oldPrice", "currency", "onSale"}, func(i int) bool {
 		switch i {
 		case 0:
@@ -87,7 +112,7 @@ func readAgentProduct(sc *jsonScanner, p *agentProduct) bool {
 		case 1:
 			return sc.strValue(&p.Description)
 		case 2:
-			return objectValue(sc, &p.Image, func(sc *jsonScanner, im *agentImage) bool {
+			return objectInto(sc, &p.Image, func() *agentImage { return room().image() }, func(sc *jsonScanner, im *agentImage) bool {
 				return sc.strFields([]string{"scalableUrl", "url"}, &im.ScalableURL, &im.URL)
 			})
 		case 3:
