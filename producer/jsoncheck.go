@@ -62,10 +62,10 @@ type jsonScanner struct {
 	pos  int
 	keys [][]byte
 	path []pathSeg
-	// For the fast readers (jsonread.go): buf as a string, if given, and
-	// the values read, which the result points into (never reused: the
-	// pool drops them): strings and numbers, booleans, and the text of
-	// strings with escapes.
+	// For the fast readers (jsonread.go): buf as a string, and the values
+	// read, which the result points into (never reused: the pool drops
+	// them): strings and numbers, booleans, and (in unesc, after text)
+	// the text of strings with escapes.
 	text  string
 	strs  []string
 	bools []bool

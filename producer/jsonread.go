@@ -14,17 +14,21 @@ import (
 // false, having read nothing it keeps, at a value of another kind.
 
 // readFast runs fast over body with a pooled scanner, and leaves v zero
-// when fast gives up. text, when not "", is string(body): the strings read
-// are then parts of it, not copies.
-func readFast[T any](body []byte, text string, v *T, fast func(*jsonScanner, *T) bool) bool {
+// when fast gives up. Either way it returns body as a string (raw_json),
+// made in the scanner's text buffer with room after it: the strings read
+// are parts of it, and the text of those with escapes follows it, so a
+// body's strings are one allocation.
+func readFast[T any](body []byte, v *T, fast func(*jsonScanner, *T) bool) (text string, ok bool) {
 	sc := scannerFor(body)
 	defer sc.release()
-	sc.text = text
+	sc.unesc.Grow(len(body) + len(body)/8)
+	sc.unesc.Write(body)
+	sc.text = sc.unesc.String()
 	if !fast(sc, v) {
 		*v = *new(T)
-		return false
+		return sc.text, false
 	}
-	return true
+	return sc.text, true
 }
 
 // fields reads an object, calling read(i) at the value of each key that is
@@ -141,18 +145,16 @@ func (sc *jsonScanner) strText() (string, bool) {
 		return "", false
 	case escaped:
 		return sc.unescape(sc.buf[start+1 : sc.pos-1]), true
-	case sc.text != "":
-		return sc.text[start+1 : sc.pos-1], true
 	}
-	return string(sc.buf[start+1 : sc.pos-1]), true
+	return sc.text[start+1 : sc.pos-1], true
 }
 
 // unescape decodes the escapes of a string's content the scanner has
 // checked, as encoding/json does: a lone or broken surrogate is U+FFFD.
-// The texts of a body share a buffer (sc.unesc) sized for several: a
-// text is never longer than raw, so it never grows while one is written,
-// and a new one is started, not grown, when raw might not fit (the texts
-// made keep the old).
+// The texts of a body share a buffer (sc.unesc, after the body itself):
+// a text is never longer than raw, so it never grows while one is
+// written, and a new one is started, not grown, when raw might not fit
+// (the strings made keep the old).
 func (sc *jsonScanner) unescape(raw []byte) string {
 	out := &sc.unesc
 	if out.Cap()-out.Len() < len(raw) {
@@ -251,13 +253,7 @@ func (sc *jsonScanner) numberValue(dst **json.Number) bool {
 	if sc.number() != nil {
 		return false
 	}
-	var n string
-	if sc.text != "" {
-		n = sc.text[start:sc.pos]
-	} else {
-		n = string(sc.buf[start:sc.pos])
-	}
-	*dst = (*json.Number)(sc.keep(n))
+	*dst = (*json.Number)(sc.keep(sc.text[start:sc.pos]))
 	return true
 }
 

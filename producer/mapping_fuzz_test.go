@@ -170,10 +170,13 @@ func FuzzReadAgentAgreesWithGoJSON(f *testing.F) {
 func agreesWithGoJSON[T any](t *testing.T, body []byte, read func(*jsonScanner, *T) bool) {
 	t.Helper()
 	var fast, slow T
-	errFast := decodeJSONFast(body, string(body), &fast, read)
+	text, errFast := decodeJSONFast(body, &fast, read)
 	errSlow := decodeJSON(body, &slow)
 	if fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
 		t.Fatalf("fast reader: %v; go-json: %v", errFast, errSlow)
+	}
+	if errFast == nil && text != string(body) {
+		t.Fatalf("the body's text is %q, not the body", text)
 	}
 	if !reflect.DeepEqual(fast, slow) {
 		t.Fatalf("fast reader read\n%s\ngo-json\n%s", dump(fast), dump(slow))
@@ -188,12 +191,12 @@ func TestFastReadersTakeTheDocumentedBodies(t *testing.T) {
 	for range 20 {
 		body, _ := loadtest.Body(g, "pique", time.Now(), 600)
 		var b piqueBody
-		if !readFast(body, string(body), &b, readPique) || b.Type == nil || b.Decision == nil || b.Session == nil || b.Session.EventCount == nil {
+		if _, ok := readFast(body, &b, readPique); !ok || b.Type == nil || b.Decision == nil || b.Session == nil || b.Session.EventCount == nil {
 			t.Fatalf("the fast reader gave up on, or misread, a documented Pique body: %s", body)
 		}
 		body, _ = loadtest.Body(g, "product-agents", time.Now(), 600)
 		var a agentBody
-		if !readFast(body, string(body), &a, readAgent) || a.Event == nil || a.Content == nil || len(a.PrimaryProducts) == 0 {
+		if _, ok := readFast(body, &a, readAgent); !ok || a.Event == nil || a.Content == nil || len(a.PrimaryProducts) == 0 {
 			t.Fatalf("the fast reader gave up on, or misread, a documented Product Agents body: %s", body)
 		}
 	}

@@ -88,8 +88,8 @@ func readPiqueSession(sc *jsonScanner, s *piqueSession) bool {
 // other than decision.made goes to the unrouted topic as it came.
 func mapPique(d *delivery, t config.Topics) (mapped, error) {
 	var b piqueBody
-	raw := string(d.Body) // raw_json, and the fields read share it
-	if err := decodePique(d.Body, raw, &b); err != nil {
+	raw, err := decodePique(d.Body, &b) // raw_json, and the fields read share it
+	if err != nil {
 		return mapped{}, err
 	}
 	if b.Type == nil || *b.Type == "" {
@@ -143,19 +143,21 @@ type piqueEnvelope struct {
 // the documented shape; of any other type (its shape is not hookbridge's
 // to judge: it is stored raw) only the type and, if it is there as a
 // string, decision.id are read. Either way the body must pass checkBody.
-func decodePique(body []byte, raw string, b *piqueBody) error {
+// raw is string(body), as decodeJSONFast's text.
+func decodePique(body []byte, b *piqueBody) (raw string, err error) {
 	if err := checkBody(body); err != nil {
-		return err
+		return "", err
 	}
-	if readFast(body, raw, b, readPique) {
-		return nil // the usual body, of any type
+	raw, ok := readFast(body, b, readPique)
+	if ok {
+		return raw, nil // the usual body, of any type
 	}
 	var env piqueEnvelope
 	if err := unmarshal(body, &env); err != nil {
-		return err
+		return "", err
 	}
 	if env.Type != nil && *env.Type == piqueDecisionMade {
-		return unmarshal(body, b)
+		return raw, unmarshal(body, b)
 	}
 	b.Type = env.Type
 	var dec struct {
@@ -164,7 +166,7 @@ func decodePique(body []byte, raw string, b *piqueBody) error {
 	if json.Unmarshal(env.Decision, &dec) == nil {
 		b.Decision = &piqueDecision{ID: dec.ID}
 	}
-	return nil
+	return raw, nil
 }
 
 // decisionMadeValues is a DecisionMade with room for what its optional

@@ -133,8 +133,8 @@ func readAgentProduct(sc *jsonScanner, p *agentProduct, room func() *agentParts)
 // event id.
 func mapProductAgents(d *delivery, t config.Topics) (mapped, error) {
 	var b agentBody
-	raw := string(d.Body) // raw_json, and the fields read share it
-	if err := decodeJSONFast(d.Body, raw, &b, readAgent); err != nil {
+	raw, err := decodeJSONFast(d.Body, &b, readAgent) // raw_json, and the fields read share it
+	if err != nil {
 		return mapped{}, err
 	}
 	w := &agentMessageValues{AgentMessage: schemas.AgentMessage{ReceivedAt: d.ReceivedAt, RawJSON: raw}}
@@ -151,7 +151,6 @@ func mapProductAgents(d *delivery, t config.Topics) (mapped, error) {
 	if c := b.Content; c != nil {
 		ev.Content = schemas.Content{Subject: c.Subject, PreviewText: c.PreviewText, Headline: c.Headline, Body: c.Body, CallToAction: c.CallToAction}
 	}
-	var err error
 	if ev.PrimaryProducts, err = mapProducts(b.PrimaryProducts, "primaryProducts.price", "primaryProducts.oldPrice"); err != nil {
 		return mapped{}, err
 	}

@@ -65,15 +65,16 @@ func decodeJSON(body []byte, v any) error {
 // zero, and the decode is go-json's and encoding/json's as for any body,
 // so every unusual body is read, or refused, exactly as without it.
 //
-// text, when not "", is string(body), which the strings read may share.
-func decodeJSONFast[T any](body []byte, text string, v *T, fast func(*jsonScanner, *T) bool) error {
+// text is string(body) (see readFast), which the strings read share.
+func decodeJSONFast[T any](body []byte, v *T, fast func(*jsonScanner, *T) bool) (text string, err error) {
 	if err := checkBody(body); err != nil {
-		return err
+		return "", err
 	}
-	if readFast(body, text, v, fast) {
-		return nil
+	text, ok := readFast(body, v, fast)
+	if ok {
+		return text, nil
 	}
-	return unmarshal(body, v)
+	return text, unmarshal(body, v)
 }
 
 // checkBody refuses a body that is not valid UTF-8 or not one JSON object
