@@ -23,22 +23,29 @@ const maxJSONDepth = 10000
 func checkJSON(body []byte) error {
 	sc := scannerFor(body)
 	defer sc.release()
+	return sc.check()
+}
+
+// check is checkJSON with sc.
+func (sc *jsonScanner) check() error {
 	sc.skipSpace()
-	if sc.pos >= len(body) || body[sc.pos] != '{' {
+	if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != '{' {
 		return badf("body must be a JSON object")
 	}
 	if err := sc.value(0); err != nil {
 		return err
 	}
 	sc.skipSpace()
-	if sc.pos < len(body) {
+	if sc.pos < len(sc.buf) {
 		return badf("malformed JSON at byte %d: data after the top-level object", sc.pos)
 	}
 	return nil
 }
 
 // scanners keeps jsonScanners' stacks between requests.
-var scanners = sync.Pool{New: func() any { return &jsonScanner{keys: make([][]byte, 0, 64), path: make([]pathSeg, 0, 16)} }}
+var scanners = sync.Pool{New: func() any {
+	return &jsonScanner{keys: make([][]byte, 0, 64), path: make([]pathSeg, 0, 16), strEnds: make([]strEnd, 0, 64)}
+}}
 
 // scannerFor returns a pooled scanner over body; release gives it back.
 func scannerFor(body []byte) *jsonScanner {
@@ -50,7 +57,7 @@ func scannerFor(body []byte) *jsonScanner {
 // release returns sc to the pool, keeping only its stacks' room: what it
 // read (strs) belongs to the values it filled.
 func (sc *jsonScanner) release() {
-	*sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0]}
+	*sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0], strEnds: sc.strEnds[:0]}
 	scanners.Put(sc)
 }
 
@@ -70,6 +77,18 @@ type jsonScanner struct {
 	strs  []string
 	bools []bool
 	unesc strings.Builder
+	// When measure is set, skipStr notes where each string ends, so a
+	// second pass over the body (a fast reader's, after the check) jumps
+	// over them: nextEnd is the first not yet met again.
+	measure bool
+	strEnds []strEnd
+	nextEnd int
+}
+
+// strEnd is where a string starting at start ends (after its quote).
+type strEnd struct {
+	start, end int
+	escaped    bool
 }
 
 // pathSeg is an object key or, when key is nil, an array index.
@@ -268,6 +287,11 @@ func (sc *jsonScanner) str(decode bool) ([]byte, error) {
 // holds escapes. The walk keeps its index in a local: this loop is most of
 // checkJSON's time.
 func (sc *jsonScanner) skipStr() (escaped bool, err error) {
+	if k := sc.nextEnd; k < len(sc.strEnds) && sc.strEnds[k].start == sc.pos && !sc.measure {
+		sc.nextEnd++
+		sc.pos = sc.strEnds[k].end
+		return sc.strEnds[k].escaped, nil
+	}
 	buf, start := sc.buf, sc.pos
 	i := start + 1 // "
 	for {
@@ -281,6 +305,9 @@ func (sc *jsonScanner) skipStr() (escaped bool, err error) {
 		switch c := buf[i]; {
 		case c == '"':
 			sc.pos = i + 1
+			if sc.measure {
+				sc.strEnds = append(sc.strEnds, strEnd{start, sc.pos, escaped})
+			}
 			return escaped, nil
 		case c == '\\':
 			escaped = true

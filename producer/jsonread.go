@@ -21,8 +21,28 @@ import (
 func readFast[T any](body []byte, v *T, fast func(*jsonScanner, *T) bool) (text string, ok bool) {
 	sc := scannerFor(body)
 	defer sc.release()
-	sc.unesc.Grow(len(body) + len(body)/8)
-	sc.unesc.Write(body)
+	return readWith(sc, v, fast)
+}
+
+// checkRead checks body as checkBody does and, if it passes, reads it as
+// readFast does, with one scanner: the check measures the strings, and the
+// fast reader jumps over them.
+func checkRead[T any](body []byte, v *T, fast func(*jsonScanner, *T) bool) (text string, ok bool, err error) {
+	sc := scannerFor(body)
+	defer sc.release()
+	sc.measure = true
+	if err := sc.checkBody(); err != nil {
+		return "", false, err
+	}
+	sc.measure, sc.pos = false, 0
+	text, ok = readWith(sc, v, fast)
+	return text, ok, nil
+}
+
+// readWith is readFast with sc.
+func readWith[T any](sc *jsonScanner, v *T, fast func(*jsonScanner, *T) bool) (text string, ok bool) {
+	sc.unesc.Grow(len(sc.buf) + len(sc.buf)/8)
+	sc.unesc.Write(sc.buf)
 	sc.text = sc.unesc.String()
 	if !fast(sc, v) {
 		*v = *new(T)

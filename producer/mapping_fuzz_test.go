@@ -246,3 +246,25 @@ func TestFastReaderStringArraysCrossSlabs(t *testing.T) {
 		}
 	}
 }
+
+// After the check, the fast readers jump over every string of a documented
+// body instead of scanning it again.
+func TestFastReadersJumpTheCheckedStrings(t *testing.T) {
+	g := sample.NewGenerator(18)
+	for range 10 {
+		for _, source := range []string{"pique", "product-agents"} {
+			body, _ := loadtest.Body(g, source, time.Now(), 600)
+			var jumped, measured int
+			note := func(sc *jsonScanner, ok bool) bool { jumped, measured = sc.nextEnd, len(sc.strEnds); return ok }
+			var ok bool
+			if source == "pique" {
+				_, ok, _ = checkRead(body, new(piqueBody), func(sc *jsonScanner, b *piqueBody) bool { return note(sc, readPique(sc, b)) })
+			} else {
+				_, ok, _ = checkRead(body, new(agentBody), func(sc *jsonScanner, b *agentBody) bool { return note(sc, readAgent(sc, b)) })
+			}
+			if !ok || measured == 0 || jumped != measured {
+				t.Fatalf("%s: read %v, jumped over %d of the %d strings measured: %s", source, ok, jumped, measured, body)
+			}
+		}
+	}
+}

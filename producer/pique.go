@@ -145,11 +145,11 @@ type piqueEnvelope struct {
 // string, decision.id are read. Either way the body must pass checkBody.
 // raw is string(body), as decodeJSONFast's text.
 func decodePique(body []byte, b *piqueBody) (raw string, err error) {
-	if err := checkBody(body); err != nil {
+	raw, ok, err := checkRead(body, b, readPique)
+	switch {
+	case err != nil:
 		return "", err
-	}
-	raw, ok := readFast(body, b, readPique)
-	if ok {
+	case ok:
 		return raw, nil // the usual body, of any type
 	}
 	var env piqueEnvelope

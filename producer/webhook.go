@@ -67,12 +67,9 @@ func decodeJSON(body []byte, v any) error {
 //
 // text is string(body) (see readFast), which the strings read share.
 func decodeJSONFast[T any](body []byte, v *T, fast func(*jsonScanner, *T) bool) (text string, err error) {
-	if err := checkBody(body); err != nil {
-		return "", err
-	}
-	text, ok := readFast(body, v, fast)
-	if ok {
-		return text, nil
+	text, ok, err := checkRead(body, v, fast)
+	if err != nil || ok {
+		return text, err
 	}
 	return text, unmarshal(body, v)
 }
@@ -82,8 +79,15 @@ func decodeJSONFast[T any](body []byte, v *T, fast func(*jsonScanner, *T) bool) 
 // whole body is checked, so invalid UTF-8 is what is named wherever it is
 // and whatever else is wrong.
 func checkBody(body []byte) error {
-	err := checkJSON(body)
-	if err != nil && !utf8.Valid(body) {
+	sc := scannerFor(body)
+	defer sc.release()
+	return sc.checkBody()
+}
+
+// checkBody is checkBody with sc.
+func (sc *jsonScanner) checkBody() error {
+	err := sc.check()
+	if err != nil && !utf8.Valid(sc.buf) {
 		return errNotUTF8()
 	}
 	return err
