@@ -57,9 +57,16 @@ func scannerFor(body []byte) *jsonScanner {
 // release returns sc to the pool, keeping only its stacks' room: what it
 // read (strs) belongs to the values it filled.
 func (sc *jsonScanner) release() {
-	*sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0], strEnds: sc.strEnds[:0]}
+	ends := sc.strEnds[:0]
+	if cap(ends) > maxPooledStrEnds {
+		ends = nil // a body of many strings does not keep its notes in the pool
+	}
+	*sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0], strEnds: ends}
 	scanners.Put(sc)
 }
+
+// maxPooledStrEnds bounds the string notes a pooled scanner keeps room for.
+const maxPooledStrEnds = 1024
 
 // jsonScanner walks JSON without building values. keys holds the keys of
 // the objects being walked, innermost last, so duplicates are found
