@@ -84,12 +84,14 @@ type jsonScanner struct {
 	strs  []string
 	bools []bool
 	unesc strings.Builder
-	// When measure is set, skipStr notes where each string ends, so a
-	// second pass over the body (a fast reader's, after the check) jumps
-	// over them: nextEnd is the first not yet met again.
+	// When measure is set, str notes where each string ends, so a second
+	// pass over the body (a fast reader's, after the check) jumps over
+	// them (jumpStr): nextEnd is the first not yet passed again, jumps
+	// counts the strings jumped over.
 	measure bool
 	strEnds []strEnd
 	nextEnd int
+	jumps   int
 }
 
 // strEnd is where a string starting at start ends (after its quote).
@@ -277,6 +279,9 @@ func (sc *jsonScanner) str(decode bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sc.measure {
+		sc.strEnds = append(sc.strEnds, strEnd{start, sc.pos, escaped})
+	}
 	raw := sc.buf[start+1 : sc.pos-1]
 	if !escaped || !decode {
 		return raw, nil
@@ -294,11 +299,6 @@ func (sc *jsonScanner) str(decode bool) ([]byte, error) {
 // holds escapes. The walk keeps its index in a local: this loop is most of
 // checkJSON's time.
 func (sc *jsonScanner) skipStr() (escaped bool, err error) {
-	if k := sc.nextEnd; k < len(sc.strEnds) && sc.strEnds[k].start == sc.pos && !sc.measure {
-		sc.nextEnd++
-		sc.pos = sc.strEnds[k].end
-		return sc.strEnds[k].escaped, nil
-	}
 	buf, start := sc.buf, sc.pos
 	i := start + 1 // "
 	for {
@@ -312,9 +312,6 @@ func (sc *jsonScanner) skipStr() (escaped bool, err error) {
 		switch c := buf[i]; {
 		case c == '"':
 			sc.pos = i + 1
-			if sc.measure {
-				sc.strEnds = append(sc.strEnds, strEnd{start, sc.pos, escaped})
-			}
 			return escaped, nil
 		case c == '\\':
 			escaped = true

@@ -78,7 +78,7 @@ func (sc *jsonScanner) fields(names []string, read func(i int) bool) bool {
 			return false
 		}
 		start := sc.pos
-		escaped, err := sc.skipStr()
+		escaped, err := sc.jumpStr()
 		if err != nil || escaped {
 			return false
 		}
@@ -159,7 +159,7 @@ func (sc *jsonScanner) strValue(dst **string) bool {
 // strText reads a string: a part of text when it has no escapes.
 func (sc *jsonScanner) strText() (string, bool) {
 	start := sc.pos
-	escaped, err := sc.skipStr()
+	escaped, err := sc.jumpStr()
 	switch {
 	case err != nil:
 		return "", false
@@ -167,6 +167,23 @@ func (sc *jsonScanner) strText() (string, bool) {
 		return sc.unescape(sc.buf[start+1 : sc.pos-1]), true
 	}
 	return sc.text[start+1 : sc.pos-1], true
+}
+
+// jumpStr is skipStr for a second pass: over a string the check measured
+// it jumps. (Strings in values the reader skips are scanned, and passed
+// here.)
+func (sc *jsonScanner) jumpStr() (escaped bool, err error) {
+	k := sc.nextEnd
+	for k < len(sc.strEnds) && sc.strEnds[k].start < sc.pos {
+		k++
+	}
+	if k < len(sc.strEnds) && sc.strEnds[k].start == sc.pos {
+		sc.nextEnd, sc.pos = k+1, sc.strEnds[k].end
+		sc.jumps++
+		return sc.strEnds[k].escaped, nil
+	}
+	sc.nextEnd = k
+	return sc.skipStr()
 }
 
 // unescape decodes the escapes of a string's content the scanner has

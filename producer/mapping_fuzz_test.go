@@ -255,14 +255,14 @@ func TestFastReadersJumpTheCheckedStrings(t *testing.T) {
 		for _, source := range []string{"pique", "product-agents"} {
 			body, _ := loadtest.Body(g, source, time.Now(), 600)
 			var jumped, measured int
-			note := func(sc *jsonScanner, ok bool) bool { jumped, measured = sc.nextEnd, len(sc.strEnds); return ok }
+			note := func(sc *jsonScanner, ok bool) bool { jumped, measured = sc.jumps, len(sc.strEnds); return ok }
 			var ok bool
 			if source == "pique" {
 				_, ok, _ = checkRead(body, new(piqueBody), func(sc *jsonScanner, b *piqueBody) bool { return note(sc, readPique(sc, b)) })
 			} else {
 				_, ok, _ = checkRead(body, new(agentBody), func(sc *jsonScanner, b *agentBody) bool { return note(sc, readAgent(sc, b)) })
 			}
-			if !ok || measured == 0 || jumped != measured {
+			if !ok || measured == 0 || jumped < measured-1 { // all but the padding's, which is skipped
 				t.Fatalf("%s: read %v, jumped over %d of the %d strings measured: %s", source, ok, jumped, measured, body)
 			}
 		}
