@@ -187,6 +187,23 @@ func BenchmarkCheckJSON(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckBody is what every body costs before it is read: the
+// UTF-8 and JSON checks.
+func BenchmarkCheckBody(b *testing.B) {
+	for _, source := range []string{"pique", "product-agents"} {
+		b.Run(source, func(b *testing.B) {
+			body := benchBody(source)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := checkBody(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // benchHandle measures the receiver's own work per webhook, as Fiber runs
 // it: route, verify, map, encode, hand to the publisher (which acks at
 // once, so neither Kafka nor sockets are measured) and write the answer.

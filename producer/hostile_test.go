@@ -185,3 +185,55 @@ func TestDuplicateKeyInAWideObject(t *testing.T) {
 		t.Fatalf("error %v, want duplicate key k500", err)
 	}
 }
+
+// invalidUTF8Bodies put a byte that is not UTF-8 in every place a body can
+// hold one, most after something else is already wrong: the refusal must
+// name the UTF-8 all the same.
+func invalidUTF8Bodies() []string {
+	return []string{
+		"{\"type\":\"\xff\"}",
+		"{\"\xff\":1}",
+		"{\"type\":\"x\",\xff}",
+		"\xff{}",
+		"{\"type\":01,\"x\":\"\xff\"}",
+		"{\"a\":1,\"a\":2,\"b\":\"\xff\"}",
+		"{\"type\":\"x\"}\xff",
+		"{\"type\":\"x\"} \"\xff\"",
+		"[\"\xff\"]",
+		"{\"type\":\"\xc3\"}",
+		"{\"type\":\"x\xc3",
+		"{\"type\":\"abc\xff",
+		"{\"type\":\"\xed\xa0\x80\"}",
+		"{\"type\":\"\xc0\xaf\"}",
+		"{\"type\":\"\xf4\x90\x80\x80\"}",
+		"{\"a\":\"\\q\xff\"}",
+		"{\"a\":\"\x01\xff\"}",
+		"{\"a\":" + strings.Repeat("[", maxJSONDepth+2) + "\"\xff\"",
+	}
+}
+
+func TestInvalidUTF8IsNamedWhateverElseIsWrong(t *testing.T) {
+	for _, body := range invalidUTF8Bodies() {
+		for source, mapFn := range map[string]func(*delivery, config.Topics) (mapped, error){"pique": mapPique, "product-agents": mapProductAgents} {
+			_, err := mapFn(&delivery{Source: source, SvixID: "msg_1", Body: []byte(body)}, config.Topics{})
+			if err == nil || err.Error() != "body is not valid UTF-8" {
+				t.Errorf("%s %q: error %v, want body is not valid UTF-8", source, body, err)
+			}
+		}
+	}
+	// UTF-8 beyond ASCII, in keys and values, is accepted as it is.
+	body := "{\"type\":\"x\",\"caf\xc3\xa9\":\"\xf0\x9f\x9b\x92 \xe2\x82\xac \xef\xbf\xbd \\u00e9\"}"
+	if m, err := mapPique(&delivery{SvixID: "msg_1", Body: []byte(body)}, config.Topics{}); err != nil || m.eventType != "x" {
+		t.Errorf("%q: %+v, %v; want it accepted", body, m, err)
+	}
+}
+
+// plainStrBytes, the scanner's table of the bytes that stand for themselves
+// in a string, is the rule it encodes.
+func TestPlainStrBytes(t *testing.T) {
+	for c := range 256 {
+		if want := c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; plainStrByte(byte(c)) != want {
+			t.Errorf("plainStrByte(%#x) = %v, want %v", c, !want, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -17,26 +18,34 @@ const maxJSONDepth = 10000
 // but one JSON object, an object with the same key twice (at any depth;
 // decoders disagree on which one wins), and bytes after the object other
 // than whitespace. It also names the byte of a syntax error, so the decode
-// after it only meets type errors.
+// after it only meets type errors, and checks that strings are UTF-8 (so
+// what it accepts is UTF-8: see checkBody).
 func checkJSON(body []byte) error {
 	sc := scannerFor(body)
 	defer sc.release()
+	return sc.check()
+}
+
+// check is checkJSON with sc.
+func (sc *jsonScanner) check() error {
 	sc.skipSpace()
-	if sc.pos >= len(body) || body[sc.pos] != '{' {
+	if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != '{' {
 		return badf("body must be a JSON object")
 	}
 	if err := sc.value(0); err != nil {
 		return err
 	}
 	sc.skipSpace()
-	if sc.pos < len(body) {
+	if sc.pos < len(sc.buf) {
 		return badf("malformed JSON at byte %d: data after the top-level object", sc.pos)
 	}
 	return nil
 }
 
 // scanners keeps jsonScanners' stacks between requests.
-var scanners = sync.Pool{New: func() any { return &jsonScanner{keys: make([][]byte, 0, 64), path: make([]pathSeg, 0, 16)} }}
+var scanners = sync.Pool{New: func() any {
+	return &jsonScanner{keys: make([][]byte, 0, 64), path: make([]pathSeg, 0, 16), strEnds: make([]strEnd, 0, 64)}
+}}
 
 // scannerFor returns a pooled scanner over body; release gives it back.
 func scannerFor(body []byte) *jsonScanner {
@@ -48,9 +57,16 @@ func scannerFor(body []byte) *jsonScanner {
 // release returns sc to the pool, keeping only its stacks' room: what it
 // read (strs) belongs to the values it filled.
 func (sc *jsonScanner) release() {
-	*sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0]}
+	ends := sc.strEnds[:0]
+	if cap(ends) > maxPooledStrEnds {
+		ends = nil // a body of many strings does not keep its notes in the pool
+	}
+	*sc = jsonScanner{keys: sc.keys[:0], path: sc.path[:0], strEnds: ends}
 	scanners.Put(sc)
 }
+
+// maxPooledStrEnds bounds the string notes a pooled scanner keeps room for.
+const maxPooledStrEnds = 1024
 
 // jsonScanner walks JSON without building values. keys holds the keys of
 // the objects being walked, innermost last, so duplicates are found
@@ -60,12 +76,28 @@ type jsonScanner struct {
 	pos  int
 	keys [][]byte
 	path []pathSeg
-	// For the fast readers (jsonread.go): buf as a string, if given, and
-	// the strings and numbers read, which the result points into (never
-	// reused: the pool drops them).
-	text string
-	strs []string
-	nums []json.Number
+	// For the fast readers (jsonread.go): buf as a string, and the values
+	// read, which the result points into (never reused: the pool drops
+	// them): strings and numbers, booleans, and (in unesc, after text)
+	// the text of strings with escapes.
+	text  string
+	strs  []string
+	bools []bool
+	unesc strings.Builder
+	// When measure is set, str notes where each string ends, so a second
+	// pass over the body (a fast reader's, after the check) jumps over
+	// them (jumpStr): nextEnd is the first not yet passed again, jumps
+	// counts the strings jumped over.
+	measure bool
+	strEnds []strEnd
+	nextEnd int
+	jumps   int
+}
+
+// strEnd is where a string starting at start ends (after its quote).
+type strEnd struct {
+	start, end int
+	escaped    bool
 }
 
 // pathSeg is an object key or, when key is nil, an array index.
@@ -243,35 +275,88 @@ func (sc *jsonScanner) array(depth int) error {
 // are the same key).
 func (sc *jsonScanner) str(decode bool) ([]byte, error) {
 	start := sc.pos
-	sc.pos++ // "
-	escaped := false
-	for sc.pos < len(sc.buf) {
-		c := sc.buf[sc.pos]
-		switch {
+	escaped, err := sc.skipStr()
+	if err != nil {
+		return nil, err
+	}
+	if sc.measure {
+		sc.strEnds = append(sc.strEnds, strEnd{start, sc.pos, escaped})
+	}
+	raw := sc.buf[start+1 : sc.pos-1]
+	if !escaped || !decode {
+		return raw, nil
+	}
+	var s string
+	if err := json.Unmarshal(sc.buf[start:sc.pos], &s); err != nil {
+		return nil, badf("malformed JSON at byte %d: bad escape in string", start)
+	}
+	return []byte(s), nil
+}
+
+// skipStr moves past the string that starts at sc.pos, checking its escapes
+// and that its content is UTF-8 (outside strings, the grammar admits ASCII
+// only, so a body checkJSON accepts is valid UTF-8), and reports whether it
+// holds escapes. The walk keeps its index in a local: this loop is most of
+// checkJSON's time.
+func (sc *jsonScanner) skipStr() (escaped bool, err error) {
+	buf, start := sc.buf, sc.pos
+	i := start + 1 // "
+	for {
+		for i < len(buf) && plainStrByte(buf[i]) {
+			i++
+		}
+		if i >= len(buf) {
+			sc.pos = i
+			return false, badf("malformed JSON: string from byte %d never ends", start)
+		}
+		switch c := buf[i]; {
 		case c == '"':
-			sc.pos++
-			raw := sc.buf[start+1 : sc.pos-1]
-			if !escaped || !decode {
-				return raw, nil
-			}
-			var s string
-			if err := json.Unmarshal(sc.buf[start:sc.pos], &s); err != nil {
-				return nil, badf("malformed JSON at byte %d: bad escape in string", start)
-			}
-			return []byte(s), nil
+			sc.pos = i + 1
+			return escaped, nil
 		case c == '\\':
 			escaped = true
+			sc.pos = i
 			if err := sc.escape(); err != nil {
-				return nil, err
+				return false, err
 			}
+			i = sc.pos
 		case c < 0x20:
-			return nil, badf("malformed JSON at byte %d: control character in string", sc.pos)
-		default:
-			sc.pos++
+			sc.pos = i
+			return false, badf("malformed JSON at byte %d: control character in string", i)
+		default: // the first byte of a multi-byte sequence
+			r, size := utf8.DecodeRune(buf[i:])
+			if r == utf8.RuneError && size == 1 {
+				sc.pos = i
+				return false, errNotUTF8()
+			}
+			i += size
 		}
 	}
-	return nil, badf("malformed JSON: string from byte %d never ends", start)
 }
+
+// plainStrByte reports whether c stands for itself in a string: not a quote,
+// a backslash, a control character or part of a multi-byte sequence. A
+// table lookup is faster here than the comparisons.
+func plainStrByte(c byte) bool { return plainStrBytes[c] != 0 }
+
+// plainStrBytes is plainStrByte's table, a byte per byte value.
+const plainStrBytes = "" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + // 00
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + // 10
+	"\x01\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" + // 20
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" + // 30
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" + // 40
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x01\x01" + // 50
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" + // 60
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01" + // 70
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + // 80
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + // 90
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + // a0
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + // b0
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + // c0
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + // d0
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" + // e0
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" // f0
 
 func (sc *jsonScanner) escape() error {
 	sc.pos++ // backslash

@@ -14,17 +14,41 @@ import (
 // false, having read nothing it keeps, at a value of another kind.
 
 // readFast runs fast over body with a pooled scanner, and leaves v zero
-// when fast gives up. text, when not "", is string(body): the strings read
-// are then parts of it, not copies.
-func readFast[T any](body []byte, text string, v *T, fast func(*jsonScanner, *T) bool) bool {
+// when fast gives up. Either way it returns body as a string (raw_json),
+// made in the scanner's text buffer with room after it: the strings read
+// are parts of it, and the text of those with escapes follows it, so a
+// body's strings are one allocation.
+func readFast[T any](body []byte, v *T, fast func(*jsonScanner, *T) bool) (text string, ok bool) {
 	sc := scannerFor(body)
 	defer sc.release()
-	sc.text = text
+	return readWith(sc, v, fast)
+}
+
+// checkRead checks body as checkBody does and, if it passes, reads it as
+// readFast does, with one scanner: the check measures the strings, and the
+// fast reader jumps over them.
+func checkRead[T any](body []byte, v *T, fast func(*jsonScanner, *T) bool) (text string, ok bool, err error) {
+	sc := scannerFor(body)
+	defer sc.release()
+	sc.measure = true
+	if err := sc.checkBody(); err != nil {
+		return "", false, err
+	}
+	sc.measure, sc.pos = false, 0
+	text, ok = readWith(sc, v, fast)
+	return text, ok, nil
+}
+
+// readWith is readFast with sc.
+func readWith[T any](sc *jsonScanner, v *T, fast func(*jsonScanner, *T) bool) (text string, ok bool) {
+	sc.unesc.Grow(len(sc.buf) + len(sc.buf)/8)
+	sc.unesc.Write(sc.buf)
+	sc.text = sc.unesc.String()
 	if !fast(sc, v) {
 		*v = *new(T)
-		return false
+		return sc.text, false
 	}
-	return true
+	return sc.text, true
 }
 
 // fields reads an object, calling read(i) at the value of each key that is
@@ -53,10 +77,12 @@ func (sc *jsonScanner) fields(names []string, read func(i int) bool) bool {
 		if sc.buf[sc.pos] != '"' {
 			return false
 		}
-		key, err := sc.str(false)
-		if err != nil || bytes.IndexByte(key, '\\') >= 0 {
+		start := sc.pos
+		escaped, err := sc.jumpStr()
+		if err != nil || escaped {
 			return false
 		}
+		key := sc.buf[start+1 : sc.pos-1]
 		sc.skipSpace()
 		if sc.pos >= len(sc.buf) || sc.buf[sc.pos] != ':' {
 			return false
@@ -133,27 +159,53 @@ func (sc *jsonScanner) strValue(dst **string) bool {
 // strText reads a string: a part of text when it has no escapes.
 func (sc *jsonScanner) strText() (string, bool) {
 	start := sc.pos
-	raw, err := sc.str(false)
+	escaped, err := sc.jumpStr()
 	switch {
 	case err != nil:
 		return "", false
-	case bytes.IndexByte(raw, '\\') >= 0:
-		return unescape(raw), true
-	case sc.text != "":
-		return sc.text[start+1 : sc.pos-1], true
+	case escaped:
+		return sc.unescape(sc.buf[start+1 : sc.pos-1]), true
 	}
-	return string(raw), true
+	return sc.text[start+1 : sc.pos-1], true
+}
+
+// jumpStr is skipStr for a second pass: over a string the check measured
+// it jumps. (Strings in values the reader skips are scanned, and passed
+// here.)
+func (sc *jsonScanner) jumpStr() (escaped bool, err error) {
+	k := sc.nextEnd
+	for k < len(sc.strEnds) && sc.strEnds[k].start < sc.pos {
+		k++
+	}
+	if k < len(sc.strEnds) && sc.strEnds[k].start == sc.pos {
+		sc.nextEnd, sc.pos = k+1, sc.strEnds[k].end
+		sc.jumps++
+		return sc.strEnds[k].escaped, nil
+	}
+	sc.nextEnd = k
+	return sc.skipStr()
 }
 
 // unescape decodes the escapes of a string's content the scanner has
 // checked, as encoding/json does: a lone or broken surrogate is U+FFFD.
-func unescape(raw []byte) string {
-	out := make([]byte, 0, len(raw))
+// The texts of a body share a buffer (sc.unesc, after the body itself):
+// a text is never longer than raw, so it never grows while one is
+// written, and a new one is started, not grown, when raw might not fit
+// (the strings made keep the old).
+func (sc *jsonScanner) unescape(raw []byte) string {
+	out := &sc.unesc
+	if out.Cap()-out.Len() < len(raw) {
+		*out = strings.Builder{}
+		out.Grow(max(len(raw), len(sc.buf)/8))
+	}
+	start := out.Len()
 	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			i++
+		if run := bytes.IndexByte(raw[i:], '\\'); run != 0 {
+			if run < 0 {
+				run = len(raw) - i
+			}
+			out.Write(raw[i : i+run])
+			i += run
 			continue
 		}
 		switch e := raw[i+1]; e {
@@ -172,24 +224,24 @@ func unescape(raw []byte) string {
 					r = utf8.RuneError
 				}
 			}
-			out = utf8.AppendRune(out, r)
+			out.WriteRune(r)
 			continue
 		case 'b':
-			out = append(out, '\b')
+			out.WriteByte('\b')
 		case 'f':
-			out = append(out, '\f')
+			out.WriteByte('\f')
 		case 'n':
-			out = append(out, '\n')
+			out.WriteByte('\n')
 		case 'r':
-			out = append(out, '\r')
+			out.WriteByte('\r')
 		case 't':
-			out = append(out, '\t')
+			out.WriteByte('\t')
 		default: // " \\ /
-			out = append(out, e)
+			out.WriteByte(e)
 		}
 		i += 2
 	}
-	return string(out)
+	return out.String()[start:]
 }
 
 func hex4(h []byte) rune {
@@ -209,13 +261,20 @@ func hex4(h []byte) rune {
 }
 
 // keep returns a pointer to a copy of s, one of a few allocated together
-// (a body's strings would otherwise cost two allocations each).
+// (a body's strings would otherwise cost two allocations each). Numbers,
+// strings underneath, are kept with them.
 func (sc *jsonScanner) keep(s string) *string {
 	if len(sc.strs) == cap(sc.strs) {
-		sc.strs = make([]string, 0, 16) // the old pointers stay valid
+		sc.strs = sc.newSlab(0) // the old pointers stay valid
 	}
 	sc.strs = append(sc.strs, s)
 	return &sc.strs[len(sc.strs)-1]
+}
+
+// newSlab makes a string slab with room for n and more: a body holds a
+// value in about every 40 bytes.
+func (sc *jsonScanner) newSlab(n int) []string {
+	return make([]string, 0, max(2*n, 16, min(len(sc.buf)/32, 128)))
 }
 
 // numberValue reads a number, or null as nil.
@@ -231,20 +290,13 @@ func (sc *jsonScanner) numberValue(dst **json.Number) bool {
 	if sc.number() != nil {
 		return false
 	}
-	if len(sc.nums) == cap(sc.nums) {
-		sc.nums = make([]json.Number, 0, 8)
-	}
-	if sc.text != "" {
-		sc.nums = append(sc.nums, json.Number(sc.text[start:sc.pos]))
-	} else {
-		sc.nums = append(sc.nums, json.Number(sc.buf[start:sc.pos]))
-	}
-	*dst = &sc.nums[len(sc.nums)-1]
+	*dst = (*json.Number)(sc.keep(sc.text[start:sc.pos]))
 	return true
 }
 
-// objectValue reads an object with read, or null as nil.
-func objectValue[T any](sc *jsonScanner, dst **T, read func(*jsonScanner, *T) bool) bool {
+// objectInto reads an object with read, or null as nil, into room(): a
+// reader allocates a body's objects together.
+func objectInto[T any](sc *jsonScanner, dst **T, room func() *T, read func(*jsonScanner, *T) bool) bool {
 	if sc.null() {
 		*dst = nil
 		return true
@@ -252,7 +304,7 @@ func objectValue[T any](sc *jsonScanner, dst **T, read func(*jsonScanner, *T) bo
 	if sc.next() != '{' {
 		return false
 	}
-	t := new(T)
+	t := room()
 	*dst = t
 	return read(sc, t)
 }
@@ -271,7 +323,11 @@ func (sc *jsonScanner) boolValue(dst **bool) bool {
 	for _, lit := range [...]string{"false", "true"} {
 		if bytes.HasPrefix(sc.buf[sc.pos:], []byte(lit)) {
 			sc.pos += len(lit)
-			*dst = new(lit == "true")
+			if len(sc.bools) == cap(sc.bools) {
+				sc.bools = make([]bool, 0, 8) // as keep does for strings
+			}
+			sc.bools = append(sc.bools, lit == "true")
+			*dst = &sc.bools[len(sc.bools)-1]
 			return true
 		}
 	}
@@ -299,6 +355,9 @@ func arrayValue[T any](sc *jsonScanner, dst *[]T, read func(*jsonScanner, *T) bo
 		case ',':
 			sc.pos++
 		default:
+			if cap(out) == 0 {
+				out = make([]T, 0, 4) // a body's arrays are short: one allocation, not three
+			}
 			var zero T
 			out = append(out, zero)
 			if !read(sc, &out[len(out)-1]) {
@@ -308,14 +367,43 @@ func arrayValue[T any](sc *jsonScanner, dst *[]T, read func(*jsonScanner, *T) bo
 	}
 }
 
-// stringElem reads an array's string element.
-func stringElem(sc *jsonScanner, dst *string) bool {
-	if sc.next() != '"' {
+// stringsValue reads an array of strings, or null as nil, as a run of the
+// string slab (see keep), not an allocation of its own.
+func (sc *jsonScanner) stringsValue(dst *[]string) bool {
+	if sc.null() {
+		*dst = nil
+		return true
+	}
+	if sc.next() != '[' {
 		return false
 	}
-	s, ok := sc.strText()
-	*dst = s
-	return ok
+	sc.pos++
+	first := len(sc.strs)
+	for {
+		switch sc.next() {
+		case ']':
+			sc.pos++
+			*dst = []string{}
+			if end := len(sc.strs); end > first {
+				*dst = sc.strs[first:end:end] // full, so an append copies
+			}
+			return true
+		case ',':
+			sc.pos++
+		case '"':
+			s, ok := sc.strText()
+			if !ok {
+				return false
+			}
+			if len(sc.strs) == cap(sc.strs) { // a new slab, starting with the run so far
+				run := sc.strs[first:]
+				sc.strs, first = append(sc.newSlab(len(run)), run...), 0
+			}
+			sc.strs = append(sc.strs, s)
+		default:
+			return false
+		}
+	}
 }
 
 // objectElem reads an array's object element with read.

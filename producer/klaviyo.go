@@ -3,6 +3,7 @@ package producer
 import (
 	"bytes"
 	"strings"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -101,7 +102,7 @@ func mapKlaviyoSystem(d *delivery, t config.Topics) ([]mapped, error) {
 func fillKlaviyoEvent(ev *schemas.KlaviyoWebhook, obj *klaviyoEventObject, inc []klaviyoIncluded) {
 	var metricID string
 	if a := obj.Attributes; a != nil {
-		ev.OccurredAt = parseTime(a.Datetime)
+		ev.OccurredAt = parseTime(a.Datetime, new(time.Time))
 		if ev.OccurredAt == nil && a.Timestamp != nil {
 			if at, err := parseKlaviyoTime(a.Timestamp.String()); err == nil {
 				at = at.UTC()

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookbridge/hookbridge/internal/config"
 	"github.com/hookbridge/hookbridge/internal/loadtest"
@@ -168,10 +170,13 @@ func FuzzReadAgentAgreesWithGoJSON(f *testing.F) {
 func agreesWithGoJSON[T any](t *testing.T, body []byte, read func(*jsonScanner, *T) bool) {
 	t.Helper()
 	var fast, slow T
-	errFast := decodeJSONFast(body, string(body), &fast, read)
+	text, errFast := decodeJSONFast(body, &fast, read)
 	errSlow := decodeJSON(body, &slow)
 	if fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
 		t.Fatalf("fast reader: %v; go-json: %v", errFast, errSlow)
+	}
+	if errFast == nil && text != string(body) {
+		t.Fatalf("the body's text is %q, not the body", text)
 	}
 	if !reflect.DeepEqual(fast, slow) {
 		t.Fatalf("fast reader read\n%s\ngo-json\n%s", dump(fast), dump(slow))
@@ -186,13 +191,80 @@ func TestFastReadersTakeTheDocumentedBodies(t *testing.T) {
 	for range 20 {
 		body, _ := loadtest.Body(g, "pique", time.Now(), 600)
 		var b piqueBody
-		if !readFast(body, string(body), &b, readPique) || b.Type == nil || b.Decision == nil || b.Session == nil || b.Session.EventCount == nil {
+		if _, ok := readFast(body, &b, readPique); !ok || b.Type == nil || b.Decision == nil || b.Session == nil || b.Session.EventCount == nil {
 			t.Fatalf("the fast reader gave up on, or misread, a documented Pique body: %s", body)
 		}
 		body, _ = loadtest.Body(g, "product-agents", time.Now(), 600)
 		var a agentBody
-		if !readFast(body, string(body), &a, readAgent) || a.Event == nil || a.Content == nil || len(a.PrimaryProducts) == 0 {
+		if _, ok := readFast(body, &a, readAgent); !ok || a.Event == nil || a.Content == nil || len(a.PrimaryProducts) == 0 {
 			t.Fatalf("the fast reader gave up on, or misread, a documented Product Agents body: %s", body)
+		}
+	}
+}
+
+// FuzzCheckBodyNamesInvalidUTF8 holds checkBody, whose one pass checks the
+// UTF-8 with the JSON, to the rule that invalid UTF-8 is what a refusal
+// names, wherever it is and whatever else is wrong: the UTF-8 refusal
+// exactly when utf8.Valid fails.
+func FuzzCheckBodyNamesInvalidUTF8(f *testing.F) {
+	for _, s := range invalidUTF8Bodies() {
+		f.Add([]byte(s))
+	}
+	addSamples(f, 16, "pique")
+	addSamples(f, 17, "product-agents")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		err := checkBody(body)
+		if named := err != nil && err.Error() == "body is not valid UTF-8"; named == utf8.Valid(body) {
+			t.Fatalf("checkBody(%q) = %v; utf8.Valid = %v", body, err, utf8.Valid(body))
+		}
+	})
+}
+
+// The fast reader keeps a body's strings in slabs and an array of strings
+// as a run of one; runs that outgrow a slab move to the next, whole.
+func TestFastReaderStringArraysCrossSlabs(t *testing.T) {
+	for before := range 20 {
+		for items := range 40 {
+			var b strings.Builder
+			b.WriteString(`{"type":"decision.made","decision":{"id":"d","action":"a\"b","reason":"r"},"session":{"visitorId":"v"`)
+			for i := range before {
+				fmt.Fprintf(&b, `,"x%d":"s"`, i) // skipped: not kept
+			}
+			b.WriteString(`,"email":"e","cartItems":[`)
+			for i := range items {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `"item %d\n"`, i)
+			}
+			b.WriteString(`]},"timestamp":"t"}`)
+			body := []byte(b.String())
+			agreesWithGoJSON[piqueBody](t, body, readPique)
+			if before%4 == 0 { // a kept value before the array moves where the run starts
+				agreesWithGoJSON[piqueBody](t, []byte(strings.Replace(b.String(), `"session":{`, `"session":{"durationSeconds":1,"eventCount":2,`, 1)), readPique)
+			}
+		}
+	}
+}
+
+// After the check, the fast readers jump over every string of a documented
+// body instead of scanning it again.
+func TestFastReadersJumpTheCheckedStrings(t *testing.T) {
+	g := sample.NewGenerator(18)
+	for range 10 {
+		for _, source := range []string{"pique", "product-agents"} {
+			body, _ := loadtest.Body(g, source, time.Now(), 600)
+			var jumped, measured int
+			note := func(sc *jsonScanner, ok bool) bool { jumped, measured = sc.jumps, len(sc.strEnds); return ok }
+			var ok bool
+			if source == "pique" {
+				_, ok, _ = checkRead(body, new(piqueBody), func(sc *jsonScanner, b *piqueBody) bool { return note(sc, readPique(sc, b)) })
+			} else {
+				_, ok, _ = checkRead(body, new(agentBody), func(sc *jsonScanner, b *agentBody) bool { return note(sc, readAgent(sc, b)) })
+			}
+			if !ok || measured == 0 || jumped < measured-1 { // all but the padding's, which is skipped
+				t.Fatalf("%s: read %v, jumped over %d of the %d strings measured: %s", source, ok, jumped, measured, body)
+			}
 		}
 	}
 }

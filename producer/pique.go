@@ -2,6 +2,7 @@ package producer
 
 import (
 	"errors"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -37,17 +38,30 @@ type piqueSession struct {
 	CartItems       []string     `json:"cartItems"`
 }
 
+// piqueParts are a body's decision and session, allocated together.
+type piqueParts struct {
+	decision piqueDecision
+	session  piqueSession
+}
+
 // readPique is piqueBody's fast reader (see decodeJSONFast): the
 // documented shape, every field of its type or null.
 func readPique(sc *jsonScanner, b *piqueBody) bool {
+	var parts *piqueParts
+	room := func() *piqueParts {
+		if parts == nil {
+			parts = new(piqueParts)
+		}
+		return parts
+	}
 	return sc.fields([]string{"type", "decision", "session", "timestamp"}, func(i int) bool {
 		switch i {
 		case 0:
 			return sc.strValue(&b.Type)
 		case 1:
-			return objectValue(sc, &b.Decision, readPiqueDecision)
+			return objectInto(sc, &b.Decision, func() *piqueDecision { return &room().decision }, readPiqueDecision)
 		case 2:
-			return objectValue(sc, &b.Session, readPiqueSession)
+			return objectInto(sc, &b.Session, func() *piqueSession { return &room().session }, readPiqueSession)
 		}
 		return sc.strValue(&b.Timestamp)
 	})
@@ -65,7 +79,7 @@ func readPiqueSession(sc *jsonScanner, s *piqueSession) bool {
 		case 2, 3, 4:
 			return sc.numberValue([...]**json.Number{&s.EventCount, &s.DurationSeconds, &s.ProductsViewed}[i-2])
 		}
-		return arrayValue(sc, &s.CartItems, stringElem)
+		return sc.stringsValue(&s.CartItems)
 	})
 }
 
@@ -74,8 +88,8 @@ func readPiqueSession(sc *jsonScanner, s *piqueSession) bool {
 // other than decision.made goes to the unrouted topic as it came.
 func mapPique(d *delivery, t config.Topics) (mapped, error) {
 	var b piqueBody
-	raw := string(d.Body) // raw_json, and the fields read share it
-	if err := decodePique(d.Body, raw, &b); err != nil {
+	raw, err := decodePique(d.Body, &b) // raw_json, and the fields read share it
+	if err != nil {
 		return mapped{}, err
 	}
 	if b.Type == nil || *b.Type == "" {
@@ -94,20 +108,21 @@ func mapPique(d *delivery, t config.Topics) (mapped, error) {
 	if *b.Type != piqueDecisionMade {
 		return mapped{topic: t.Unrouted(), key: id, eventID: id, eventType: *b.Type}, nil
 	}
-	ev := &schemas.DecisionMade{
+	w := &decisionMadeValues{DecisionMade: schemas.DecisionMade{
 		EventID:    id,
 		EventType:  *b.Type,
-		OccurredAt: parseTime(b.Timestamp),
 		ReceivedAt: d.ReceivedAt,
 		RawJSON:    raw,
-	}
+	}}
+	ev := &w.DecisionMade
+	ev.OccurredAt = parseTime(b.Timestamp, &w.occurredAt)
 	if d.SvixID != "" {
 		ev.SvixID = &d.SvixID
 	}
 	if b.Decision != nil {
 		ev.Decision = schemas.Decision{ID: b.Decision.ID, Action: b.Decision.Action, Reason: b.Decision.Reason, LLMReasoning: b.Decision.LLMReasoning}
 	}
-	if err := mapPiqueSession(&b, ev); err != nil {
+	if err := mapPiqueSession(&b, w); err != nil {
 		return mapped{}, err
 	}
 	m := mapped{topic: t.Pique(), key: nonEmpty(ev.Session.VisitorID), eventID: ev.EventID, eventType: ev.EventType, event: ev}
@@ -128,19 +143,21 @@ type piqueEnvelope struct {
 // the documented shape; of any other type (its shape is not hookbridge's
 // to judge: it is stored raw) only the type and, if it is there as a
 // string, decision.id are read. Either way the body must pass checkBody.
-func decodePique(body []byte, raw string, b *piqueBody) error {
-	if err := checkBody(body); err != nil {
-		return err
-	}
-	if readFast(body, raw, b, readPique) {
-		return nil // the usual body, of any type
+// raw is string(body), as decodeJSONFast's text.
+func decodePique(body []byte, b *piqueBody) (raw string, err error) {
+	raw, ok, err := checkRead(body, b, readPique)
+	switch {
+	case err != nil:
+		return "", err
+	case ok:
+		return raw, nil // the usual body, of any type
 	}
 	var env piqueEnvelope
 	if err := unmarshal(body, &env); err != nil {
-		return err
+		return "", err
 	}
 	if env.Type != nil && *env.Type == piqueDecisionMade {
-		return unmarshal(body, b)
+		return raw, unmarshal(body, b)
 	}
 	b.Type = env.Type
 	var dec struct {
@@ -149,10 +166,20 @@ func decodePique(body []byte, raw string, b *piqueBody) error {
 	if json.Unmarshal(env.Decision, &dec) == nil {
 		b.Decision = &piqueDecision{ID: dec.ID}
 	}
-	return nil
+	return raw, nil
 }
 
-func mapPiqueSession(b *piqueBody, ev *schemas.DecisionMade) error {
+// decisionMadeValues is a DecisionMade with room for what its optional
+// fields point to, so an event is one allocation, not five.
+type decisionMadeValues struct {
+	schemas.DecisionMade
+	occurredAt                 time.Time
+	eventCount, productsViewed int64
+	durationSeconds            float64
+}
+
+func mapPiqueSession(b *piqueBody, w *decisionMadeValues) error {
+	ev := &w.DecisionMade
 	ev.Session.CartItems = []string{}
 	s := b.Session
 	if s == nil {
@@ -160,9 +187,9 @@ func mapPiqueSession(b *piqueBody, ev *schemas.DecisionMade) error {
 	}
 	var errs [3]error
 	ev.Session.VisitorID, ev.Session.Email = s.VisitorID, s.Email
-	ev.Session.EventCount, errs[0] = toLong("session.eventCount", s.EventCount)
-	ev.Session.DurationSeconds, errs[1] = toDouble("session.durationSeconds", s.DurationSeconds)
-	ev.Session.ProductsViewed, errs[2] = toLong("session.productsViewed", s.ProductsViewed)
+	ev.Session.EventCount, errs[0] = toLong("session.eventCount", s.EventCount, &w.eventCount)
+	ev.Session.DurationSeconds, errs[1] = toDouble("session.durationSeconds", s.DurationSeconds, &w.durationSeconds)
+	ev.Session.ProductsViewed, errs[2] = toLong("session.productsViewed", s.ProductsViewed, &w.productsViewed)
 	if s.CartItems != nil {
 		ev.Session.CartItems = s.CartItems
 	}

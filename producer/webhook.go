@@ -65,25 +65,36 @@ func decodeJSON(body []byte, v any) error {
 // zero, and the decode is go-json's and encoding/json's as for any body,
 // so every unusual body is read, or refused, exactly as without it.
 //
-// text, when not "", is string(body), which the strings read may share.
-func decodeJSONFast[T any](body []byte, text string, v *T, fast func(*jsonScanner, *T) bool) error {
-	if err := checkBody(body); err != nil {
-		return err
+// text is string(body) (see readFast), which the strings read share.
+func decodeJSONFast[T any](body []byte, v *T, fast func(*jsonScanner, *T) bool) (text string, err error) {
+	text, ok, err := checkRead(body, v, fast)
+	if err != nil || ok {
+		return text, err
 	}
-	if readFast(body, text, v, fast) {
-		return nil
-	}
-	return unmarshal(body, v)
+	return text, unmarshal(body, v)
 }
 
 // checkBody refuses a body that is not valid UTF-8 or not one JSON object
-// (checkJSON).
+// (checkJSON). checkJSON's one pass checks the UTF-8 too; at any error the
+// whole body is checked, so invalid UTF-8 is what is named wherever it is
+// and whatever else is wrong.
 func checkBody(body []byte) error {
-	if !utf8.Valid(body) {
-		return badf("body is not valid UTF-8")
-	}
-	return checkJSON(body)
+	sc := scannerFor(body)
+	defer sc.release()
+	return sc.checkBody()
 }
+
+// checkBody is checkBody with sc.
+func (sc *jsonScanner) checkBody() error {
+	err := sc.check()
+	if err != nil && !utf8.Valid(sc.buf) {
+		return errNotUTF8()
+	}
+	return err
+}
+
+// errNotUTF8 is the refusal of a body that is not valid UTF-8.
+func errNotUTF8() error { return badf("body is not valid UTF-8") }
 
 // unmarshal decodes a checked body into v: go-json, else encoding/json for
 // an error that names the JSON path.
@@ -138,9 +149,11 @@ func bodyHash(body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// parseTime reads an ISO-8601 timestamp; a missing or unreadable one is
-// null (raw_json keeps what was sent).
-func parseTime(s *string) *time.Time {
+// parseTime reads an ISO-8601 timestamp into dst and returns dst; a
+// missing or unreadable one is null (raw_json keeps what was sent). The
+// conversions below fill a dst the same way, so an event's values can be
+// allocated with it.
+func parseTime(s *string, dst *time.Time) *time.Time {
 	if s == nil {
 		return nil
 	}
@@ -148,27 +161,28 @@ func parseTime(s *string) *time.Time {
 	if err != nil {
 		return nil
 	}
-	t = t.UTC()
-	return &t
+	*dst = t.UTC()
+	return dst
 }
 
 // toLong reads a JSON number that should be whole; 12.0 is accepted.
-func toLong(field string, n *json.Number) (*int64, error) {
+func toLong(field string, n *json.Number, dst *int64) (*int64, error) {
 	if n == nil {
 		return nil, nil
 	}
 	if i, err := n.Int64(); err == nil {
-		return &i, nil
+		*dst = i
+		return dst, nil
 	}
 	f, err := n.Float64()
 	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 		return nil, badf("%s: want a whole number, got %s", field, n.String())
 	}
-	i := int64(f)
-	return &i, nil
+	*dst = int64(f)
+	return dst, nil
 }
 
-func toDouble(field string, n *json.Number) (*float64, error) {
+func toDouble(field string, n *json.Number, dst *float64) (*float64, error) {
 	if n == nil {
 		return nil, nil
 	}
@@ -176,7 +190,8 @@ func toDouble(field string, n *json.Number) (*float64, error) {
 	if err != nil {
 		return nil, badf("%s: want a number, got %s", field, n.String())
 	}
-	return &f, nil
+	*dst = f
+	return dst, nil
 }
 
 func nonEmpty(s *string) string {
