@@ -100,11 +100,10 @@ func OpenSpool(dir string, maxBytes int64, reg prometheus.Registerer, log *slog.
 		if err != nil {
 			return err
 		}
-		return b.ForEach(func(_, v []byte) error {
-			s.depth.Add(1)
-			s.bytes.Add(int64(len(v)))
-			return nil
-		})
+		n, size, err := countEntries(b)
+		s.depth.Store(n)
+		s.bytes.Store(size)
+		return err
 	})
 	if err != nil {
 		db.Close()
@@ -324,11 +323,9 @@ func (s *Spool) recount() error {
 	s.counting.Lock()
 	defer s.counting.Unlock()
 	var n, size int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(spoolBucket).ForEach(func(_, v []byte) error {
-			n, size = n+1, size+int64(len(v))
-			return nil
-		})
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		n, size, err = countEntries(tx.Bucket(spoolBucket))
+		return err
 	})
 	if err != nil {
 		return err
@@ -341,6 +338,15 @@ func (s *Spool) recount() error {
 	}
 	s.bytes.Store(size)
 	return nil
+}
+
+// countEntries counts b's entries and their bytes.
+func countEntries(b *bolt.Bucket) (n, size int64, err error) {
+	err = b.ForEach(func(_, v []byte) error {
+		n, size = n+1, size+int64(len(v))
+		return nil
+	})
+	return n, size, err
 }
 
 // oldest returns the receive time of the oldest entry, if any. An error
