@@ -143,12 +143,20 @@ func (s *Server) fitRecords(d *delivery, ms []mapped) ([]*kgo.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, rec := range recs {
-		if err := s.checkFits(rec.Topic, recordBytes(rec)); err != nil {
-			return nil, err
-		}
+	if err := s.checkAllFit(recs); err != nil {
+		return nil, err
 	}
 	return recs, nil
+}
+
+// checkAllFit is checkFits for every one of a webhook's records.
+func (s *Server) checkAllFit(recs []*kgo.Record) error {
+	for _, rec := range recs {
+		if err := s.checkFits(rec.Topic, recordBytes(rec)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Server) fitUnregistered(d *delivery, ms []mapped) error {

@@ -188,10 +188,8 @@ func (s *Server) spooledRecords(e *spoolEntry) ([]*kgo.Record, error) {
 	case err != nil:
 		return nil, &permanentError{quarantineEncoding, err}
 	}
-	for _, rec := range recs {
-		if err := s.checkFits(rec.Topic, recordBytes(rec)); err != nil {
-			return nil, &permanentError{quarantineTooLarge, err}
-		}
+	if err := s.checkAllFit(recs); err != nil {
+		return nil, &permanentError{quarantineTooLarge, err}
 	}
 	return recs, nil
 }

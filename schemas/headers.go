@@ -41,7 +41,7 @@ type Meta struct {
 // AppendHeaders appends m's record headers to dst, their values sharing
 // one new buffer.
 func (m Meta) AppendHeaders(dst []kgo.RecordHeader) []kgo.RecordHeader {
-	_, dst = m.AppendHeadersTo(make([]byte, 0, m.HeadersLen()), dst)
+	_, dst = m.AppendHeadersTo(nil, dst)
 	return dst
 }
 

@@ -25,14 +25,6 @@ func newOpt(rec map[string]any, key, typ string) opt {
 	return opt{rec: rec, key: key, union: map[string]any{typ: nil}, typ: typ}
 }
 
-// put makes the field v, or null when present is false.
-func (o *opt) put(present bool, v any) {
-	if present {
-		o.union[o.typ] = v
-	}
-	o.present(present)
-}
-
 // present makes the field null or its union, whose value is unchanged.
 func (o *opt) present(set bool) {
 	if set == o.set {
@@ -46,44 +38,20 @@ func (o *opt) present(set bool) {
 	}
 }
 
-func (o *opt) str(p *string) {
-	if p == nil {
-		o.put(false, nil)
-		return
+// setOpt makes o *p, or null when p is nil.
+func setOpt[T any](o *opt, p *T) {
+	if p != nil {
+		o.union[o.typ] = *p
 	}
-	o.put(true, *p)
+	o.present(p != nil)
 }
 
-func (o *opt) long(p *int64) {
-	if p == nil {
-		o.put(false, nil)
-		return
+// setTime is setOpt for a timestamp-millis field.
+func setTime(o *opt, p *time.Time) {
+	if p != nil {
+		o.union[o.typ] = millis(*p)
 	}
-	o.put(true, *p)
-}
-
-func (o *opt) double(p *float64) {
-	if p == nil {
-		o.put(false, nil)
-		return
-	}
-	o.put(true, *p)
-}
-
-func (o *opt) boolean(p *bool) {
-	if p == nil {
-		o.put(false, nil)
-		return
-	}
-	o.put(true, *p)
-}
-
-func (o *opt) time(p *time.Time) {
-	if p == nil {
-		o.put(false, nil)
-		return
-	}
-	o.put(true, millis(*p))
+	o.present(p != nil)
 }
 
 // millis is t as a timestamp-millis long, computed as goavro computes it
@@ -140,26 +108,26 @@ func newDecisionNative() *decisionNative {
 }
 
 func (n *decisionNative) fill(e *DecisionMade) map[string]any {
-	n.dID.str(e.Decision.ID)
-	n.dAction.str(e.Decision.Action)
-	n.dReason.str(e.Decision.Reason)
-	n.dLLM.str(e.Decision.LLMReasoning)
+	setOpt(&n.dID, e.Decision.ID)
+	setOpt(&n.dAction, e.Decision.Action)
+	setOpt(&n.dReason, e.Decision.Reason)
+	setOpt(&n.dLLM, e.Decision.LLMReasoning)
 	s := &e.Session
 	n.cart.items = n.cart.items[:0]
 	for _, item := range s.CartItems {
 		n.cart.items = append(n.cart.items, item)
 	}
 	n.cart.store()
-	n.sVisitor.str(s.VisitorID)
-	n.sEmail.str(s.Email)
-	n.sEvents.long(s.EventCount)
-	n.sDuration.double(s.DurationSeconds)
-	n.sViewed.long(s.ProductsViewed)
+	setOpt(&n.sVisitor, s.VisitorID)
+	setOpt(&n.sEmail, s.Email)
+	setOpt(&n.sEvents, s.EventCount)
+	setOpt(&n.sDuration, s.DurationSeconds)
+	setOpt(&n.sViewed, s.ProductsViewed)
 	n.root["event_id"] = e.EventID
 	n.root["event_type"] = e.EventType
-	n.occurredAt.time(e.OccurredAt)
+	setTime(&n.occurredAt, e.OccurredAt)
 	n.root["received_at"] = millis(e.ReceivedAt)
-	n.svixID.str(e.SvixID)
+	setOpt(&n.svixID, e.SvixID)
 	n.root["raw_json"] = e.RawJSON
 	return n.root
 }
@@ -209,22 +177,22 @@ func newProductNative() *productNative {
 }
 
 func (n *agentNative) fill(e *AgentMessage) map[string]any {
-	n.cID.str(e.Customer.ID)
-	n.cEmail.str(e.Customer.Email)
+	setOpt(&n.cID, e.Customer.ID)
+	setOpt(&n.cEmail, e.Customer.Email)
 	c := &e.Content
-	n.subject.str(c.Subject)
-	n.preview.str(c.PreviewText)
-	n.headline.str(c.Headline)
-	n.body.str(c.Body)
-	n.cta.str(c.CallToAction)
+	setOpt(&n.subject, c.Subject)
+	setOpt(&n.preview, c.PreviewText)
+	setOpt(&n.headline, c.Headline)
+	setOpt(&n.body, c.Body)
+	setOpt(&n.cta, c.CallToAction)
 	for len(n.products) < len(e.PrimaryProducts)+len(e.OtherProducts) {
 		n.products = append(n.products, newProductNative())
 	}
 	n.primary.fill(e.PrimaryProducts, n.products)
 	n.other.fill(e.OtherProducts, n.products[len(e.PrimaryProducts):])
 	n.root["event_id"] = e.EventID
-	n.messageType.str(e.MessageType)
-	n.occurredAt.time(e.OccurredAt)
+	setOpt(&n.messageType, e.MessageType)
+	setTime(&n.occurredAt, e.OccurredAt)
 	n.root["received_at"] = millis(e.ReceivedAt)
 	n.root["raw_json"] = e.RawJSON
 	return n.root
@@ -237,16 +205,16 @@ func (a *array) fill(ps []Product, slots []*productNative) {
 		p, pn := &ps[i], slots[i]
 		pn.image.present(p.Image != nil)
 		if p.Image != nil {
-			pn.scalable.str(p.Image.ScalableURL)
-			pn.imgURL.str(p.Image.URL)
+			setOpt(&pn.scalable, p.Image.ScalableURL)
+			setOpt(&pn.imgURL, p.Image.URL)
 		}
-		pn.title.str(p.Title)
-		pn.description.str(p.Description)
-		pn.url.str(p.URL)
-		pn.price.double(p.Price)
-		pn.oldPrice.double(p.OldPrice)
-		pn.currency.str(p.Currency)
-		pn.onSale.boolean(p.OnSale)
+		setOpt(&pn.title, p.Title)
+		setOpt(&pn.description, p.Description)
+		setOpt(&pn.url, p.URL)
+		setOpt(&pn.price, p.Price)
+		setOpt(&pn.oldPrice, p.OldPrice)
+		setOpt(&pn.currency, p.Currency)
+		setOpt(&pn.onSale, p.OnSale)
 		a.items = append(a.items, pn.root)
 	}
 	a.store()

@@ -245,11 +245,13 @@ func NewClient(o ClientOptions) (*Client, error) {
 		PathBulkEvents: newPacer(o.Bulk, *o.Headroom),
 		PathEvents:     newPacer(o.Single, *o.Headroom),
 	}}
-	c.http = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	var hc http.Client // a copy: CheckRedirect must not change the caller's
 	if o.HTTP != nil {
-		hc := *o.HTTP
-		c.http = &hc
+		hc = *o.HTTP
+	} else {
+		hc.Transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
+	c.http = &hc
 	// A redirect is a wrong base_url, and following one would turn the
 	// POST into a GET whose 200 would pass for an accepted event.
 	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -374,7 +376,8 @@ func (c *Client) refused(path string, status int, hdr http.Header, body []byte) 
 	if loc := hdr.Get("Location"); status >= 300 && status < 400 && loc != "" {
 		where += " (redirecting to " + loc + ")"
 	}
-	return fmt.Errorf("%w: POST %s answered %d (codes %v)", ErrMisconfigured, where, status, apiErr.Codes())
+	apiErr.Endpoint = where
+	return fmt.Errorf("%w: %s", ErrMisconfigured, apiErr.Summary())
 }
 
 // attempt is one HTTP round trip. Its errors carry the URL and never the

@@ -2,8 +2,6 @@ package klaviyo
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"unicode/utf8"
 )
 
@@ -35,50 +33,61 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("klaviyo: the event's %s is %d %s, over Klaviyo's limit of %d", e.Field, e.Size, e.Unit, e.Limit)
 }
 
-// checkLimits reports the first limit e breaks, in a fixed order so that
-// the same event always gets the same error.
+// checkLimits reports the first limit e breaks, in a fixed order (the
+// properties by key) so that the same event always gets the same error.
+// Field names are built only for the error: every event is checked.
 func checkLimits(e *Event) error {
 	if n := utf8.RuneCountInString(e.Metric); n > MaxMetricName {
 		return &LimitError{Field: "metric name", Size: n, Limit: MaxMetricName, Unit: "characters"}
 	}
-	for _, f := range []named{{"email", &e.Profile.Email}, {"external_id", &e.Profile.ExternalID}, {"unique_id", &e.UniqueID}} {
+	for _, f := range [...]named{{"email", &e.Profile.Email}, {"external_id", &e.Profile.ExternalID}, {"unique_id", &e.UniqueID}} {
 		if err := checkString(f.name, *f.s); err != nil {
 			return err
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(e.Properties)) {
-		if err := checkValue("properties."+k, e.Properties[k]); err != nil {
-			return err
+	var first *LimitError
+	var firstKey string
+	for k, v := range e.Properties {
+		if err := checkValue(v); err != nil && (first == nil || k < firstKey) {
+			first, firstKey = err, k
 		}
 	}
-	return nil
+	if first == nil {
+		return nil
+	}
+	first.Field = "properties." + firstKey + first.Field
+	return first
 }
 
 // checkValue checks the types the mapper puts in properties; the others
-// (numbers, booleans) have no limit to break.
-func checkValue(field string, v any) error {
+// (numbers, booleans) have no limit to break. The error's Field is the
+// path below the property: "" for the value itself, "[3]", "[3].title".
+func checkValue(v any) *LimitError {
 	switch x := v.(type) {
 	case string:
-		return checkString(field, x)
+		return checkString("", x)
 	case []string:
-		if err := checkArray(field, len(x)); err != nil {
+		if err := checkArray("", len(x)); err != nil {
 			return err
 		}
 		for i, s := range x {
-			if err := checkString(fmt.Sprintf("%s[%d]", field, i), s); err != nil {
+			if err := checkString("", s); err != nil {
+				err.Field = fmt.Sprintf("[%d]", i)
 				return err
 			}
 		}
 	case []product:
-		if err := checkArray(field, len(x)); err != nil {
+		if err := checkArray("", len(x)); err != nil {
 			return err
 		}
 		for i, p := range x {
 			for _, f := range p.strings() {
-				if f.s != nil {
-					if err := checkString(fmt.Sprintf("%s[%d].%s", field, i, f.name), *f.s); err != nil {
-						return err
-					}
+				if f.s == nil {
+					continue
+				}
+				if err := checkString("", *f.s); err != nil {
+					err.Field = fmt.Sprintf("[%d].%s", i, f.name)
+					return err
 				}
 			}
 		}
@@ -86,14 +95,14 @@ func checkValue(field string, v any) error {
 	return nil
 }
 
-func checkString(field, s string) error {
+func checkString(field, s string) *LimitError {
 	if len(s) > MaxStringBytes {
 		return &LimitError{Field: field, Size: len(s), Limit: MaxStringBytes, Unit: "bytes"}
 	}
 	return nil
 }
 
-func checkArray(field string, n int) error {
+func checkArray(field string, n int) *LimitError {
 	if n > MaxArrayItems {
 		return &LimitError{Field: field, Size: n, Limit: MaxArrayItems, Unit: "items"}
 	}

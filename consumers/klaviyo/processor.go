@@ -289,7 +289,7 @@ func (p *Processor) deliver(ctx context.Context, batch []pending, rejected *[]re
 			counter.WithLabelValues(it.ev.Event.Kind).Inc()
 		}
 		return nil
-	case !errors.As(err, &apiErr) || !apiErr.Rejected():
+	case !errors.As(err, &apiErr): // refused returns an *APIError for rejections only
 		return err
 	case len(batch) == 1:
 		*rejected = append(*rejected, rejection{batch[0].rec, apiErr})

@@ -51,13 +51,18 @@ func FileName(topic string, partition int32, first int64) string {
 	if n := offsetWidth - len(off); n > 0 {
 		off = strings.Repeat("0", n) + off
 	}
-	return topic + "+" + strconv.FormatInt(int64(partition), 10) + "+" + off + Suffix
+	return filePrefix(topic, partition) + off + Suffix
 }
 
-// firstOffset reads the first offset out of key when key names a file of
-// topic and partition (FileName).
-func firstOffset(key, topic string, partition int32) (int64, bool) {
-	name, ok := strings.CutPrefix(path.Base(key), topic+"+"+strconv.FormatInt(int64(partition), 10)+"+")
+// filePrefix is how the names of topic and partition's files begin.
+func filePrefix(topic string, partition int32) string {
+	return topic + "+" + strconv.FormatInt(int64(partition), 10) + "+"
+}
+
+// firstOffset reads the first offset out of key when key names a file
+// whose name begins with prefix (filePrefix; FileName).
+func firstOffset(key, prefix string) (int64, bool) {
+	name, ok := strings.CutPrefix(path.Base(key), prefix)
 	if !ok {
 		return 0, false
 	}

@@ -11,7 +11,7 @@ import (
 func TestFirstOffsetReadsOnlyThePartitionsNames(t *testing.T) {
 	hour := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	key := Layout{}.Key("orders", 1, hour, 4711)
-	if got, ok := firstOffset(key, "orders", 1); !ok || got != 4711 {
+	if got, ok := firstOffset(key, filePrefix("orders", 1)); !ok || got != 4711 {
 		t.Fatalf("firstOffset(%q) = %d, %v; want 4711", key, got, ok)
 	}
 	for _, k := range []string{
@@ -22,7 +22,7 @@ func TestFirstOffsetReadsOnlyThePartitionsNames(t *testing.T) {
 		"orders/dt=2025-03-14/hr=09/orders+1+4711.parquet",
 		"orders/dt=2025-03-14/hr=09/orders+1+-000000000000004711.parquet",
 	} {
-		if got, ok := firstOffset(k, "orders", 1); ok {
+		if got, ok := firstOffset(k, filePrefix("orders", 1)); ok {
 			t.Errorf("firstOffset(%q) = %d for partition 1 of orders", k, got)
 		}
 	}

@@ -16,6 +16,10 @@ const unscanned = math.MaxInt64
 type storedFile struct {
 	key   string
 	first int64
+	// What the store said about it, once asked: a published file is never
+	// replaced, so each of the hour's files is asked about once.
+	st              Stored
+	exists, statted bool
 }
 
 // probe looks for the stored file of key that holds offset off, the first
@@ -82,22 +86,26 @@ func (p *processor) cover(ctx context.Context, key fileKey, hour time.Time, off 
 	// once a file that starts before off ends before it too, so do all
 	// earlier ones.
 	inside = -1
-	for _, f := range files {
+	for i := range files {
+		f := &files[i]
 		if f.first > off {
 			continue
 		}
-		st, exists, err := p.stat(ctx, f.key)
-		if err != nil {
-			return "", 0, -1, err
+		if !f.statted {
+			st, exists, err := p.stat(ctx, f.key)
+			if err != nil {
+				return "", 0, -1, err
+			}
+			f.st, f.exists, f.statted = st, exists, true
 		}
 		switch {
-		case !exists: // gone since the listing
-		case st.Horizon < off:
+		case !f.exists: // gone since the listing
+		case f.st.Horizon < off:
 			return "", 0, inside, nil
-		case st.Schema == key.schema:
-			return f.key, st.Horizon, max(inside, st.Horizon), nil
+		case f.st.Schema == key.schema:
+			return f.key, f.st.Horizon, max(inside, f.st.Horizon), nil
 		default:
-			inside = max(inside, st.Horizon)
+			inside = max(inside, f.st.Horizon)
 		}
 	}
 	return "", 0, inside, nil
@@ -107,8 +115,9 @@ func (p *processor) cover(ctx context.Context, key fileKey, hour time.Time, off 
 // latest first offset first.
 func (p *processor) partitionFiles(keys []string) []storedFile {
 	var files []storedFile
+	prefix := filePrefix(p.pc.Topic, p.pc.Partition)
 	for _, k := range keys {
-		if first, ok := firstOffset(k, p.pc.Topic, p.pc.Partition); ok {
+		if first, ok := firstOffset(k, prefix); ok {
 			files = append(files, storedFile{key: k, first: first})
 		}
 	}
