@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,29 +87,13 @@ func TestKlaviyoDryRunThenLiveSendsEverything(t *testing.T) {
 // it and reports how it ended.
 func runKlaviyoFor(t *testing.T, cfg config.Config) func() error {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runKlaviyo(ctx, consumerEnv{Config: &cfg, Log: testkit.NewLogBuffer(t).Logger(), Metrics: prometheus.NewRegistry()})
-	}()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
+	env := consumerEnv{Config: &cfg, Log: testkit.NewLogBuffer(t).Logger(), Metrics: prometheus.NewRegistry()}
+	stop := sync.OnceValue(testkit.Background("consume klaviyo", func(ctx context.Context) error {
+		if err := runKlaviyo(ctx, env); !errors.Is(err, context.Canceled) {
 			return err
-		case <-time.After(20 * time.Second):
-			t.Fatal("consume klaviyo did not stop")
-			return nil
 		}
-	}
+		return nil
+	}))
 	t.Cleanup(func() { _ = stop() })
 	return stop
 }

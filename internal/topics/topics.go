@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,11 +105,15 @@ func ApplyWith(ctx context.Context, adm *kadm.Client, replication int16, specs [
 	if err != nil {
 		return nil, err
 	}
+	current, err := describeConfigs(ctx, adm, slices.Collect(maps.Keys(existing))...)
+	if err != nil {
+		return nil, err
+	}
 	var results []Result
 	for _, s := range specs {
 		if n, ok := existing[s.Name]; ok {
 			r := Result{Topic: s.Name, Partitions: n}
-			if r.Set, r.Kept, err = reconcile(ctx, adm, s, o); err != nil {
+			if r.Set, r.Kept, err = reconcile(ctx, adm, s, current.of(s.Name), o); err != nil {
 				return results, err
 			}
 			results = append(results, r)
@@ -149,13 +154,12 @@ func Partitions(ctx context.Context, adm *kadm.Client, names ...string) (map[str
 // reconcile sets the configs of s's existing topic that differ from s
 // (unless o.DryRun), leaving those it has higher unless o.Lower, and
 // returns what it set and what it kept.
-func reconcile(ctx context.Context, adm *kadm.Client, s Spec, o Options) (set, kept []Change, err error) {
-	current, err := topicConfigs(ctx, adm, s.Name)
+func reconcile(ctx context.Context, adm *kadm.Client, s Spec, described topicConfigs, o Options) (set, kept []Change, err error) {
+	current, err := described.configs, described.err
 	if err != nil {
 		return nil, nil, err
 	}
 	keys := slices.Sorted(maps.Keys(s.Configs))
-	var alters []kadm.AlterConfig
 	for _, k := range keys {
 		c := Change{Config: k, Old: current[k], New: *s.Configs[k]}
 		switch {
@@ -166,10 +170,13 @@ func reconcile(ctx context.Context, adm *kadm.Client, s Spec, o Options) (set, k
 			continue
 		}
 		set = append(set, c)
-		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: s.Configs[k]})
 	}
-	if len(alters) == 0 || o.DryRun {
+	if len(set) == 0 || o.DryRun {
 		return set, kept, nil
+	}
+	alters := make([]kadm.AlterConfig, len(set))
+	for i, c := range set {
+		alters[i] = kadm.AlterConfig{Op: kadm.SetConfig, Name: c.Config, Value: kadm.StringPtr(c.New)}
 	}
 	resps, err := adm.AlterTopicConfigs(ctx, alters, s.Name)
 	if err == nil {
@@ -183,23 +190,45 @@ func reconcile(ctx context.Context, adm *kadm.Client, s Spec, o Options) (set, k
 	return set, kept, nil
 }
 
-// topicConfigs returns the configs the broker has for topic (set on it or
-// defaults).
-func topicConfigs(ctx context.Context, adm *kadm.Client, topic string) (map[string]string, error) {
-	described, err := adm.DescribeTopicConfigs(ctx, topic)
+// topicConfigs are the configs the broker has for a topic (set on it or
+// defaults), or why it could not describe them.
+type topicConfigs struct {
+	configs map[string]string
+	err     error
+}
+
+// describedConfigs are topics' configs by name.
+type describedConfigs map[string]topicConfigs
+
+// of returns topic's configs; a topic the broker left out is an error.
+func (d describedConfigs) of(topic string) topicConfigs {
+	if tc, ok := d[topic]; ok {
+		return tc
+	}
+	return topicConfigs{err: fmt.Errorf("topics: describing the configs of %s: the broker did not describe it", topic)}
+}
+
+// describeConfigs describes the configs of every topic of names in one
+// request.
+func describeConfigs(ctx context.Context, adm *kadm.Client, names ...string) (describedConfigs, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
 	if err != nil {
-		return nil, fmt.Errorf("topics: describing the configs of %s: %w", topic, err)
+		return nil, fmt.Errorf("topics: describing the configs of %v: %w", names, err)
 	}
-	rc, err := described.On(topic, nil)
-	if err == nil {
-		err = rc.Err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("topics: describing the configs of %s: %w", topic, err)
-	}
-	out := make(map[string]string, len(rc.Configs))
-	for _, c := range rc.Configs {
-		out[c.Key] = c.MaybeValue()
+	out := make(describedConfigs, len(rcs))
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			out[rc.Name] = topicConfigs{err: fmt.Errorf("topics: describing the configs of %s: %w", rc.Name, rc.Err)}
+			continue
+		}
+		cs := make(map[string]string, len(rc.Configs))
+		for _, c := range rc.Configs {
+			cs[c.Key] = c.MaybeValue()
+		}
+		out[rc.Name] = topicConfigs{configs: cs}
 	}
 	return out, nil
 }
@@ -235,10 +264,18 @@ func higher(key, cur, want string) bool {
 	if err != nil {
 		return false
 	}
-	if key == "retention.ms" && (c < 0 || w < 0) {
-		return c < 0 && w >= 0
+	if key == "retention.ms" {
+		c, w = forever(c), forever(w)
 	}
 	return c > w
+}
+
+// forever makes a negative retention.ms (no limit) the highest value.
+func forever(ms int64) int64 {
+	if ms < 0 {
+		return math.MaxInt64
+	}
+	return ms
 }
 
 // MaxMessageBytes reads the max.message.bytes each topic has on the broker
@@ -247,28 +284,24 @@ func higher(key, cur, want string) bool {
 // the broker did not describe (unknown, not authorized) are missing from
 // the map, and the error says why.
 func MaxMessageBytes(ctx context.Context, adm *kadm.Client, names ...string) (map[string]int64, error) {
-	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	described, err := describeConfigs(ctx, adm, names...)
 	if err != nil {
-		return nil, fmt.Errorf("topics: describing configs: %w", err)
+		return nil, err
 	}
-	out := make(map[string]int64, len(rcs))
+	out := make(map[string]int64, len(described))
 	var errs []error
-	for _, rc := range rcs {
-		if rc.Err != nil {
-			errs = append(errs, fmt.Errorf("topics: describing %s: %w", rc.Name, rc.Err))
+	for name, tc := range described {
+		v, ok := tc.configs["max.message.bytes"]
+		if tc.err != nil || !ok {
+			errs = append(errs, tc.err)
 			continue
 		}
-		for _, c := range rc.Configs {
-			if c.Key != "max.message.bytes" {
-				continue
-			}
-			n, err := strconv.ParseInt(c.MaybeValue(), 10, 64)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("topics: max.message.bytes of %s: %w", rc.Name, err))
-				break
-			}
-			out[rc.Name] = n
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("topics: max.message.bytes of %s: %w", name, err))
+			continue
 		}
+		out[name] = n
 	}
 	return out, errors.Join(errs...)
 }

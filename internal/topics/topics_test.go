@@ -111,20 +111,15 @@ func configOf(t *testing.T, adm *kadm.Client, topic, key string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	described, err := adm.DescribeTopicConfigs(ctx, topic)
+	described, err := describeConfigs(ctx, adm, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := described.On(topic, nil)
-	if err != nil || rc.Err != nil {
-		t.Fatalf("describing %s: %v %v", topic, err, rc.Err)
+	tc := described.of(topic)
+	if tc.err != nil {
+		t.Fatal(tc.err)
 	}
-	for _, kv := range rc.Configs {
-		if kv.Key == key {
-			return kv.MaybeValue()
-		}
-	}
-	return ""
+	return tc.configs[key]
 }
 
 // An operator who raised a topic's retention by hand keeps it: apply
