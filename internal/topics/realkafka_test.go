@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/hookbridge/hookbridge/internal/kafkatest"
+	"github.com/hookbridge/hookbridge/internal/testkit"
 	"github.com/hookbridge/hookbridge/internal/topics"
 )
 
@@ -41,14 +42,17 @@ func TestRealTopicsApply(t *testing.T) {
 		if _, ok := s.Configs["min.insync.replicas"]; !ok {
 			t.Errorf("%s: apply does not set min.insync.replicas", s.Name)
 		}
-		described, err := adm.DescribeTopicConfigs(ctx, s.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := described.On(s.Name, nil)
-		if err != nil || rc.Err != nil {
-			t.Fatalf("describing %s: %v %v", s.Name, err, rc.Err)
-		}
+		// The broker asked may not know a topic made a moment ago yet
+		// (UNKNOWN_TOPIC_OR_PARTITION until its metadata catches up).
+		var rc kadm.ResourceConfig
+		testkit.Eventually(t, 20*time.Second, "a broker describes "+s.Name, func() bool {
+			described, err := adm.DescribeTopicConfigs(ctx, s.Name)
+			if err != nil {
+				return false
+			}
+			rc, err = described.On(s.Name, nil)
+			return err == nil && rc.Err == nil
+		})
 		got := map[string]string{}
 		for _, kv := range rc.Configs {
 			got[kv.Key] = kv.MaybeValue()
