@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -105,7 +106,7 @@ func ApplyWith(ctx context.Context, adm *kadm.Client, replication int16, specs [
 	if err != nil {
 		return nil, err
 	}
-	current, err := describeConfigs(ctx, adm, slices.Collect(maps.Keys(existing))...)
+	current, err := describeExisting(ctx, adm, slices.Collect(maps.Keys(existing))...)
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +207,32 @@ func (d describedConfigs) of(topic string) topicConfigs {
 		return tc
 	}
 	return topicConfigs{err: fmt.Errorf("topics: describing the configs of %s: the broker did not describe it", topic)}
+}
+
+// describeExisting is describeConfigs for topics known to exist: one the
+// broker asked does not know yet (made a moment ago, before that broker's
+// metadata caught up) is asked about again, for a few seconds at most.
+func describeExisting(ctx context.Context, adm *kadm.Client, names ...string) (describedConfigs, error) {
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		d, err := describeConfigs(ctx, adm, names...)
+		if err != nil || wait > 3*time.Second || !d.anyUnknown() {
+			return d, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("topics: describing the configs of %v: %w", names, context.Cause(ctx))
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (d describedConfigs) anyUnknown() bool {
+	for _, tc := range d {
+		if errors.Is(tc.err, kerr.UnknownTopicOrPartition) {
+			return true
+		}
+	}
+	return false
 }
 
 // describeConfigs describes the configs of every topic of names in one
